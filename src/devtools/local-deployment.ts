@@ -1,0 +1,295 @@
+import { spawn, execFile } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createInterface } from "node:readline";
+import { promisify } from "node:util";
+
+const execFileAsync = promisify(execFile);
+
+/** Repository root, found from this file's place in `src/devtools/` or `dist/src/devtools/`. */
+export const repositoryRoot = findRepositoryRoot(dirname(fileURLToPath(import.meta.url)));
+
+/** Entry points of the two daemons' command-line interfaces. */
+export const serverBin = join(repositoryRoot, "bin", "tessera-server.js");
+export const agentBin = join(repositoryRoot, "bin", "tessera-agent.js");
+
+function findRepositoryRoot(start: string): string {
+  let folder = start;
+  for (let depth = 0; depth < 6; depth++) {
+    try {
+      const manifest = JSON.parse(readFileSync(join(folder, "package.json"), "utf8")) as { name?: string };
+      if (manifest.name === "tessera") return folder;
+    } catch {
+      // No package.json here: keep walking up.
+    }
+    folder = dirname(folder);
+  }
+  throw new Error(`cannot find the tessera repository root above ${start}`);
+}
+
+/** A daemon started by {@link startServer} or {@link startAgent}. */
+export interface RunningDaemon {
+  readonly process: ChildProcess;
+  /** File that receives the daemon's standard output and error. */
+  readonly logPath: string;
+  /** Sends SIGTERM and waits for the exit; sends SIGKILL after `graceMs`. Returns the exit code. */
+  stop(graceMs?: number): Promise<number | null>;
+}
+
+/** Settings for {@link startServer}. */
+export interface ServerOptions {
+  /** Folder for the server's config, data, sockets and log. */
+  folder: string;
+  trustDomain: string;
+  /** X.509-SVID lifetime given to workloads by default, in Go duration syntax. */
+  defaultX509SvidTtl?: string;
+  /** Extra environment variables. */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** A running tessera-server and what a client needs to reach it. */
+export interface RunningServer extends RunningDaemon {
+  readonly port: number;
+  readonly adminSocketPath: string;
+  readonly configPath: string;
+  /** Runs a `tessera-server` CLI verb against this server's admin socket and returns its standard output. */
+  cli(args: string[]): Promise<string>;
+}
+
+/**
+ * Starts tessera-server as a child process on an ephemeral loopback port.
+ *
+ * The server's own log line "Server APIs listening" carries the port it bound; this
+ * waits for it. The admin socket lives in `folder/server/private/api.sock`.
+ */
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const folder = resolve(options.folder, "server");
+  mkdirSync(join(folder, "private"), { recursive: true, mode: 0o700 });
+  const adminSocketPath = join(folder, "private", "api.sock");
+  const configPath = join(folder, "server.conf");
+  const logPath = join(folder, "server.log");
+
+  writeFileSync(
+    configPath,
+    [
+      "server {",
+      `  bind_address = "127.0.0.1"`,
+      `  bind_port = "0"`,
+      `  socket_path = "${adminSocketPath}"`,
+      `  trust_domain = "${options.trustDomain}"`,
+      `  data_dir = "${join(folder, "data")}"`,
+      `  log_level = "DEBUG"`,
+      `  ca_ttl = "24h"`,
+      `  default_x509_svid_ttl = "${options.defaultX509SvidTtl ?? "1h"}"`,
+      "}",
+      "",
+      "plugins {",
+      `  DataStore "sql" {`,
+      "    plugin_data {",
+      `      database_type = "sqlite3"`,
+      `      connection_string = "${join(folder, "data", "datastore.sqlite3")}"`,
+      "    }",
+      "  }",
+      `  KeyManager "disk" {`,
+      "    plugin_data {",
+      `      keys_path = "${join(folder, "data", "keys.json")}"`,
+      "    }",
+      "  }",
+      `  NodeAttestor "join_token" {`,
+      "    plugin_data {}",
+      "  }",
+      "}",
+      "",
+    ].join("\n"),
+  );
+
+  const child = spawnDaemon(serverBin, ["run", "-config", configPath], logPath, options.env);
+  const port = await waitForLogLine(child, logPath, (line) => {
+    if (line.msg !== "Server APIs listening") return undefined;
+    return typeof line.port === "number" ? line.port : Number(line.port);
+  });
+
+  return {
+    process: child,
+    logPath,
+    port,
+    adminSocketPath,
+    configPath,
+    stop: (graceMs) => stopDaemon(child, graceMs),
+    cli: async (args) => {
+      const verb = args.slice(0, 2);
+      const rest = args.slice(2);
+      const { stdout } = await execFileAsync(process.execPath, [serverBin, ...verb, "-socketPath", adminSocketPath, ...rest], {
+        env: { ...process.env, ...options.env },
+      });
+      return stdout;
+    },
+  };
+}
+
+/** Settings for {@link startAgent}. */
+export interface AgentOptions {
+  /** Folder for the agent's config, data, socket and log. */
+  folder: string;
+  trustDomain: string;
+  serverPort: number;
+  /** PEM file with the server's CA roots, from `tessera-server bundle show`. */
+  trustBundlePath: string;
+  joinToken: string;
+  /** Path of the Workload API socket; defaults to `folder/agent/public/api.sock`. */
+  socketPath?: string;
+  /** Extra `agent {}` lines, e.g. `sync_interval`. */
+  extraAgentConfig?: string[];
+  env?: NodeJS.ProcessEnv;
+}
+
+/** A running tessera-agent and the socket it serves. */
+export interface RunningAgent extends RunningDaemon {
+  readonly socketPath: string;
+  readonly configPath: string;
+}
+
+/**
+ * Starts tessera-agent as a child process and waits until its Workload API answers
+ * `tessera-agent healthcheck`.
+ */
+export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
+  const folder = resolve(options.folder, "agent");
+  mkdirSync(join(folder, "public"), { recursive: true });
+  const socketPath = options.socketPath ?? join(folder, "public", "api.sock");
+  const configPath = join(folder, "agent.conf");
+  const logPath = join(folder, "agent.log");
+
+  writeFileSync(
+    configPath,
+    [
+      "agent {",
+      `  data_dir = "${join(folder, "data")}"`,
+      `  log_level = "DEBUG"`,
+      `  server_address = "127.0.0.1"`,
+      `  server_port = "${options.serverPort}"`,
+      `  socket_path = "${socketPath}"`,
+      `  trust_bundle_path = "${options.trustBundlePath}"`,
+      `  trust_domain = "${options.trustDomain}"`,
+      ...(options.extraAgentConfig ?? []).map((line) => `  ${line}`),
+      "}",
+      "",
+      "plugins {",
+      `  KeyManager "memory" {`,
+      "    plugin_data {}",
+      "  }",
+      `  NodeAttestor "join_token" {`,
+      "    plugin_data {}",
+      "  }",
+      `  WorkloadAttestor "unix" {`,
+      "    plugin_data {}",
+      "  }",
+      "}",
+      "",
+    ].join("\n"),
+  );
+
+  const child = spawnDaemon(agentBin, ["run", "-config", configPath, "-joinToken", options.joinToken], logPath, options.env);
+  await waitUntilHealthy(child, socketPath, logPath);
+
+  return { process: child, logPath, socketPath, configPath, stop: (graceMs) => stopDaemon(child, graceMs) };
+}
+
+/**
+ * Creates a join token whose agent gets the node SPIFFE ID `nodeSpiffeId`, and writes the
+ * server's bundle to `bundlePath`, which is what an agent needs to attest.
+ */
+export async function prepareAgentAttestation(
+  server: RunningServer,
+  nodeSpiffeId: string,
+  bundlePath: string,
+): Promise<{ joinToken: string }> {
+  const bundle = await server.cli(["bundle", "show"]);
+  writeFileSync(bundlePath, bundle);
+
+  const tokenOutput = await server.cli(["token", "generate", "-spiffeID", nodeSpiffeId]);
+  const match = /Token:\s*(\S+)/.exec(tokenOutput);
+  if (match?.[1] === undefined) {
+    throw new Error(`unexpected output from "tessera-server token generate": ${tokenOutput}`);
+  }
+  return { joinToken: match[1] };
+}
+
+function spawnDaemon(bin: string, args: string[], logPath: string, env?: NodeJS.ProcessEnv): ChildProcess {
+  const log = createWriteStream(logPath, { flags: "a" });
+  const child = spawn(process.execPath, [bin, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stdout?.pipe(log, { end: false });
+  child.stderr?.pipe(log, { end: false });
+  child.once("exit", () => setTimeout(() => log.end(), 50));
+  return child;
+}
+
+/** Reads JSON log lines from the child's standard output until `pick` returns a value. */
+function waitForLogLine<T>(
+  child: ChildProcess,
+  logPath: string,
+  pick: (line: Record<string, unknown>) => T | undefined,
+  timeoutMs = 30_000,
+): Promise<T> {
+  return new Promise((resolvePromise, reject) => {
+    const lines = createInterface({ input: child.stdout! });
+    const timer = setTimeout(() => finish(new Error(`timed out after ${timeoutMs} ms waiting for a log line; see ${logPath}`)), timeoutMs);
+
+    const onExit = (code: number | null): void => finish(new Error(`daemon exited with code ${code} during start-up; see ${logPath}`));
+    child.once("exit", onExit);
+
+    lines.on("line", (text) => {
+      let parsed: Record<string, unknown>;
+      try {
+        parsed = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        return;
+      }
+      const value = pick(parsed);
+      if (value !== undefined) finish(undefined, value);
+    });
+
+    function finish(error: Error | undefined, value?: T): void {
+      clearTimeout(timer);
+      child.off("exit", onExit);
+      lines.close();
+      if (error) reject(error);
+      else resolvePromise(value as T);
+    }
+  });
+}
+
+async function waitUntilHealthy(child: ChildProcess, socketPath: string, logPath: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) {
+      throw new Error(`tessera-agent exited with code ${child.exitCode} during start-up; see ${logPath}`);
+    }
+    try {
+      await execFileAsync(process.execPath, [agentBin, "healthcheck", "-socketPath", socketPath]);
+      return;
+    } catch {
+      await new Promise((wake) => setTimeout(wake, 200));
+    }
+  }
+  throw new Error(`tessera-agent did not become healthy within ${timeoutMs} ms; see ${logPath}`);
+}
+
+function stopDaemon(child: ChildProcess, graceMs = 10_000): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    return Promise.resolve(child.exitCode);
+  }
+  return new Promise((resolvePromise) => {
+    const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      resolvePromise(code);
+    });
+    child.kill("SIGTERM");
+  });
+}
