@@ -43,6 +43,8 @@ export interface ServerOptions {
   /** Folder for the server's config, data, sockets and log. */
   folder: string;
   trustDomain: string;
+  /** TCP port for the Server APIs; an ephemeral one when unset. Set it to restart a server in place. */
+  port?: number;
   /** X.509-SVID lifetime given to workloads by default, in Go duration syntax. */
   defaultX509SvidTtl?: string;
   /** Extra environment variables. */
@@ -76,7 +78,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     [
       "server {",
       `  bind_address = "127.0.0.1"`,
-      `  bind_port = "0"`,
+      `  bind_port = "${options.port ?? 0}"`,
       `  socket_path = "${adminSocketPath}"`,
       `  trust_domain = "${options.trustDomain}"`,
       `  data_dir = "${join(folder, "data")}"`,
