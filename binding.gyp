@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "peer_credentials",
+      "sources": ["native/peer_credentials.c"],
+      "cflags": ["-Wall", "-Wextra", "-Werror=implicit-function-declaration"],
+      "defines": ["NAPI_VERSION=8"]
+    }
+  ]
+}
