@@ -1,0 +1,44 @@
+import type { UnixAttestorConfig } from "../../../plugins/workloadattestor/unix/unix-config.js";
+
+/** Default public socket path, the same as spire-agent's. */
+export const DEFAULT_SOCKET_PATH = "/tmp/spire-agent/public/api.sock";
+
+/** Default configuration file path for `run`, relative to the working directory as in SPIRE. */
+export const DEFAULT_CONFIG_PATH = "conf/agent/agent.conf";
+
+/** Default interval between entry syncs with the server, in milliseconds. */
+export const DEFAULT_SYNC_INTERVAL_MS = 5_000;
+
+/** The KeyManager plugin chosen in `plugins {}`. */
+export type KeyManagerConfig = { name: "memory" } | { name: "disk"; directory: string };
+
+/**
+ * The agent's complete, validated configuration: defaults, then agent.conf, then flags.
+ * Paths are as given (relative ones resolve against the working directory).
+ */
+export interface AgentConfig {
+  dataDir: string;
+  /** SPIRE level name as given (`DEBUG`, `INFO`, ...); already checked. */
+  logLevel: string;
+  logFormat: "json" | "text";
+  /** Log file path; standard output when undefined. */
+  logFile?: string;
+  serverAddress: string;
+  serverPort: number;
+  socketPath: string;
+  /** Bare trust domain name, e.g. `example.org`. */
+  trustDomain: string;
+  /** DER roots from trust_bundle_path; empty with insecure_bootstrap. */
+  trustBundle: Buffer[];
+  trustBundlePath?: string;
+  insecureBootstrap: boolean;
+  /** From join_token, join_token_file or -joinToken. Never log it. */
+  joinToken?: string;
+  workloadX509SvidKeyType: "ec-p256";
+  x509SvidCacheMaxSize: number;
+  syncIntervalMs: number;
+  keyManager: KeyManagerConfig;
+  nodeAttestor: "join_token";
+  /** Workload attestors by plugin name; at least one. */
+  workloadAttestors: { unix?: UnixAttestorConfig };
+}

@@ -1,0 +1,77 @@
+/**
+ * The names of every setting SPIRE's agent documents (spire-agent run configuration, as of
+ * SPIRE 1.13), split into those Tessera implements and those it recognises but does not
+ * implement yet. A recognised but unimplemented setting is rejected with "not supported
+ * yet" instead of "unknown", so a SPIRE configuration fails with a message that says why.
+ */
+
+/** `agent {}` settings Tessera implements. */
+export const SUPPORTED_AGENT_OPTIONS: readonly string[] = [
+  "data_dir",
+  "experimental",
+  "insecure_bootstrap",
+  "join_token",
+  "join_token_file",
+  "log_file",
+  "log_format",
+  "log_level",
+  "server_address",
+  "server_port",
+  "socket_path",
+  "trust_bundle_format",
+  "trust_bundle_path",
+  "trust_domain",
+  "workload_x509_svid_key_type",
+  "x509_svid_cache_max_size",
+];
+
+/** `agent {}` settings SPIRE documents that Tessera does not implement yet. */
+export const UNSUPPORTED_AGENT_OPTIONS: readonly string[] = [
+  "admin_socket_path",
+  "allow_unauthenticated_verifiers",
+  "allowed_foreign_jwt_claims",
+  "authorized_delegates",
+  "availability_target",
+  "disable_sds_api",
+  "disable_workload_api",
+  "jwt_svid_cache_max_size",
+  "log_selectors",
+  "log_source_location",
+  "profiling_enabled",
+  "profiling_freq",
+  "profiling_names",
+  "profiling_port",
+  "rebootstrap_delay",
+  "rebootstrap_mode",
+  "sds",
+  "trust_bundle_spiffe_workload_api",
+  "trust_bundle_unix_socket",
+  "trust_bundle_url",
+];
+
+/** `agent { experimental {} }` settings Tessera implements. */
+export const SUPPORTED_EXPERIMENTAL_OPTIONS: readonly string[] = ["sync_interval"];
+
+/** `agent { experimental {} }` settings SPIRE documents that Tessera does not implement yet. */
+export const UNSUPPORTED_EXPERIMENTAL_OPTIONS: readonly string[] = [
+  "admin_named_pipe_name",
+  "broker",
+  "feature_flags",
+  "jwt_svid_cache_hit_timeout",
+  "named_pipe_name",
+  "ratelimit",
+  "require_pq_kem",
+  "use_sync_authorized_entries",
+];
+
+/** Top-level blocks Tessera implements. */
+export const SUPPORTED_TOP_LEVEL_BLOCKS: readonly string[] = ["agent", "plugins"];
+
+/** Top-level blocks SPIRE documents that Tessera does not implement yet. */
+export const UNSUPPORTED_TOP_LEVEL_BLOCKS: readonly string[] = ["health_checks", "telemetry"];
+
+/** Settings every `plugins { Type "name" {} }` block may have in SPIRE. */
+export const SUPPORTED_PLUGIN_OPTIONS: readonly string[] = ["enabled", "plugin_data"];
+
+/** Plugin block settings SPIRE documents that Tessera does not implement yet (external plugins, data files). */
+export const UNSUPPORTED_PLUGIN_OPTIONS: readonly string[] = ["plugin_checksum", "plugin_cmd", "plugin_data_file"];

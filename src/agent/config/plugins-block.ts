@@ -1,0 +1,135 @@
+import { parseUnixAttestorConfig } from "../../../plugins/workloadattestor/unix/unix-config.js";
+import type { KeyManagerConfig, AgentConfig } from "./agent-config.js";
+import { checkKeys } from "./check-keys.js";
+import { ConfigError } from "./config-error.js";
+import type { ConfigBlock } from "./config-values.js";
+import { asBlock, readBoolean, readString } from "./config-values.js";
+import { SUPPORTED_PLUGIN_OPTIONS, UNSUPPORTED_PLUGIN_OPTIONS } from "./known-options.js";
+
+/** The plugin choices from the `plugins {}` block. */
+export interface PluginSettings {
+  keyManager: KeyManagerConfig;
+  /** Undefined when no NodeAttestor block is given (a join token alone selects join_token). */
+  nodeAttestor?: "join_token";
+  workloadAttestors: AgentConfig["workloadAttestors"];
+}
+
+/** Built-in plugin names per type: those Tessera implements, then those SPIRE has that Tessera does not. */
+const PLUGIN_NAMES: Record<string, { supported: readonly string[]; unsupported: readonly string[] }> = {
+  KeyManager: { supported: ["disk", "memory"], unsupported: [] },
+  NodeAttestor: {
+    supported: ["join_token"],
+    unsupported: [
+      "aws_iid",
+      "azure_imds",
+      "azure_msi",
+      "gcp_iit",
+      "http_challenge",
+      "k8s_psat",
+      "k8s_sat",
+      "sshpop",
+      "tpm_devid",
+      "x509pop",
+    ],
+  },
+  WorkloadAttestor: { supported: ["unix"], unsupported: ["docker", "k8s", "slurm", "systemd", "windows"] },
+  SVIDStore: { supported: [], unsupported: ["aws_secretsmanager", "gcp_secretmanager"] },
+};
+
+/**
+ * Reads the `plugins {}` block: exactly one KeyManager (`memory` or `disk` with
+ * `plugin_data { directory }`), at most one NodeAttestor (`join_token`) and at least one
+ * WorkloadAttestor (`unix`). Plugins with `enabled = false` are skipped, as in SPIRE.
+ */
+export function readPluginsBlock(raw: unknown): PluginSettings {
+  if (raw === undefined) {
+    throw new ConfigError("the plugins block is missing: configure a KeyManager, a NodeAttestor and a WorkloadAttestor");
+  }
+  const block = asBlock(raw, "plugins");
+  checkKeys(block, "plugins", Object.keys(PLUGIN_NAMES), []);
+
+  const keyManagers = enabledPlugins(block, "KeyManager");
+  const nodeAttestors = enabledPlugins(block, "NodeAttestor");
+  const workloadAttestors = enabledPlugins(block, "WorkloadAttestor");
+  enabledPlugins(block, "SVIDStore");
+
+  if (keyManagers.length !== 1) {
+    throw new ConfigError(`exactly one KeyManager plugin must be configured, found ${keyManagers.length}`);
+  }
+  if (nodeAttestors.length > 1) {
+    throw new ConfigError(`at most one NodeAttestor plugin may be configured, found ${nodeAttestors.length}`);
+  }
+  if (workloadAttestors.length === 0) {
+    throw new ConfigError('at least one WorkloadAttestor plugin must be configured, e.g. WorkloadAttestor "unix" { plugin_data {} }');
+  }
+
+  const settings: PluginSettings = {
+    keyManager: readKeyManager(keyManagers[0] as EnabledPlugin),
+    workloadAttestors: {},
+  };
+  if (nodeAttestors[0] !== undefined) {
+    settings.nodeAttestor = "join_token";
+  }
+  for (const plugin of workloadAttestors) {
+    try {
+      settings.workloadAttestors.unix = parseUnixAttestorConfig(plugin.data);
+    } catch (error) {
+      throw new ConfigError(`${plugin.path}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+  return settings;
+}
+
+interface EnabledPlugin {
+  name: string;
+  /** The plugin_data block, or undefined when absent. */
+  data: ConfigBlock | undefined;
+  path: string;
+}
+
+function enabledPlugins(block: ConfigBlock, type: string): EnabledPlugin[] {
+  if (block[type] === undefined) {
+    return [];
+  }
+
+  const names = PLUGIN_NAMES[type] as { supported: readonly string[]; unsupported: readonly string[] };
+  const plugins = asBlock(block[type], `plugins.${type}`);
+  const enabled: EnabledPlugin[] = [];
+
+  for (const [name, rawPlugin] of Object.entries(plugins)) {
+    const path = `plugins.${type}.${name}`;
+    const plugin = asBlock(rawPlugin, path);
+    checkKeys(plugin, path, SUPPORTED_PLUGIN_OPTIONS, UNSUPPORTED_PLUGIN_OPTIONS);
+    if (readBoolean(plugin, "enabled", path) === false) {
+      continue;
+    }
+
+    if (names.unsupported.includes(name)) {
+      throw new ConfigError(`${type} plugin "${name}" is not supported yet by tessera-agent`);
+    }
+    if (!names.supported.includes(name)) {
+      throw new ConfigError(`unknown ${type} plugin "${name}"; built-in ${type} plugins: ${names.supported.join(", ")}`);
+    }
+
+    const data = plugin.plugin_data === undefined ? undefined : asBlock(plugin.plugin_data, `${path}.plugin_data`);
+    enabled.push({ name, data, path });
+  }
+  return enabled;
+}
+
+function readKeyManager(plugin: EnabledPlugin): KeyManagerConfig {
+  const data = plugin.data ?? {};
+  const dataPath = `${plugin.path}.plugin_data`;
+
+  if (plugin.name === "memory") {
+    checkKeys(data, dataPath, [], []);
+    return { name: "memory" };
+  }
+
+  checkKeys(data, dataPath, ["directory"], []);
+  const directory = readString(data, "directory", dataPath);
+  if (directory === undefined || directory === "") {
+    throw new ConfigError(`${dataPath}.directory is required: the folder where the disk KeyManager keeps keys.json`);
+  }
+  return { name: "disk", directory };
+}
