@@ -21,7 +21,7 @@ export interface FlagSpec {
   /** Name without dashes, e.g. `socketPath`. */
   name: string;
   type: FlagType;
-  /** Help text; say what the flag sets and its unit, e.g. "Timeout for the request (duration, e.g. 5s)". */
+  /** Help text naming what the flag sets and its unit, e.g. "Time to wait for a response (duration, e.g. 5s)". */
   usage: string;
   /** Value when the flag is not given; durations in milliseconds. Repeatable flags default to []. */
   default?: FlagValue;
@@ -116,7 +116,8 @@ export function parseFlags(args: readonly string[], specs: readonly FlagSpec[], 
  */
 export function formatUsage(command: string, specs: readonly FlagSpec[]): string {
   const lines = [`Usage of ${command}:`];
-  const sorted = [...specs].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  // Byte order, as Go's flag.PrintDefaults sorts names.
+  const sorted = [...specs].sort(compareNames);
 
   for (const spec of sorted) {
     const typeName = spec.type === "bool" ? "" : ` ${spec.type}`;
@@ -236,6 +237,13 @@ function formatDecimal(value: bigint, scale: bigint): string {
   const digits = scale.toString().length - 1;
   const fractionText = fraction.toString().padStart(digits, "0").replace(/0+$/, "");
   return `${whole}.${fractionText}`;
+}
+
+function compareNames(a: FlagSpec, b: FlagSpec): number {
+  if (a.name === b.name) {
+    return 0;
+  }
+  return a.name < b.name ? -1 : 1;
 }
 
 function defaultValues(specs: readonly FlagSpec[]): Record<string, FlagValue | FlagValue[]> {

@@ -23,8 +23,8 @@
  *   settings are single values, so a repeat is almost always a copy-and-paste mistake.
  * - A heredoc whose closing marker is the last line of the file, with no newline after
  *   it, is accepted (HCL v1 reports it as not terminated).
- * - `<<-EOF` strips the closing marker's indentation from every line only when every line
- *   starts with it, as HCL v1 does; one blank or less-indented line leaves the text as is.
+ * - `<<-EOF` strips the closing marker's indentation only when every line starts with it,
+ *   as HCL v1 does. One blank or less-indented line leaves the text as it is.
  */
 
 /** Raised for any syntax or structure error; `message` starts with `file:line:column:`. */
@@ -95,8 +95,8 @@ export function parseConfigText(text: string, fileName = "config"): Record<strin
 
 /**
  * Replaces `$VAR` and `${VAR}` with values from `env`, as Go's os.ExpandEnv does for
- * SPIRE's `-expandEnv` flag: unset variables become empty, a `$` followed by a character
- * that cannot start a name stays, and the malformed `${}` or an unterminated `${` are
+ * SPIRE's `-expandEnv` flag. Unset variables become empty. A `$` followed by a character
+ * that cannot start a name stays, while a malformed `${}` or an unterminated `${` is
  * dropped. Single-character shell names (`$1`, `$$`, `$@`, ...) are looked up like others.
  */
 export function expandEnv(text: string, env: Readonly<Record<string, string | undefined>>): string {
@@ -404,27 +404,34 @@ function findInterpolationEnd(text: string, start: number): number {
   return -1;
 }
 
-const SIMPLE_ESCAPES: Readonly<Record<string, string>> = {
-  a: "\x07",
-  b: "\b",
-  f: "\f",
-  n: "\n",
-  r: "\r",
-  t: "\t",
-  v: "\v",
-  "\\": "\\",
-  '"': '"',
-};
+const SIMPLE_ESCAPES: ReadonlyMap<string, string> = new Map([
+  ["a", "\x07"],
+  ["b", "\b"],
+  ["f", "\f"],
+  ["n", "\n"],
+  ["r", "\r"],
+  ["t", "\t"],
+  ["v", "\v"],
+  ["\\", "\\"],
+  ['"', '"'],
+]);
+
+/** Number of hexadecimal digits after `\x`, `\u` and `\U`. */
+const HEX_ESCAPE_DIGITS: ReadonlyMap<string, number> = new Map([
+  ["x", 2],
+  ["u", 4],
+  ["U", 8],
+]);
 
 function decodeEscape(text: string, offset: number, fail: Fail): { value: string; length: number } {
   const kind = text[offset + 1] ?? "";
-  const simple = SIMPLE_ESCAPES[kind];
+  const simple = SIMPLE_ESCAPES.get(kind);
   if (simple !== undefined) {
     return { value: simple, length: 2 };
   }
 
-  const hexDigits = kind === "x" ? 2 : kind === "u" ? 4 : kind === "U" ? 8 : 0;
-  if (hexDigits > 0) {
+  const hexDigits = HEX_ESCAPE_DIGITS.get(kind);
+  if (hexDigits !== undefined) {
     const digits = text.slice(offset + 2, offset + 2 + hexDigits);
     if (!new RegExp(`^[0-9a-fA-F]{${hexDigits}}$`).test(digits)) {
       fail(offset, `invalid escape "\\${kind}": expected ${hexDigits} hexadecimal digits`);

@@ -9,8 +9,8 @@ export interface Selector {
 }
 
 /**
- * How a query's selectors are compared with an entry's selectors, named as in SPIRE's
- * `BySelectors.match` filter:
+ * Comparison mode between a query's selectors and an entry's selectors, named as in
+ * SPIRE's `BySelectors.match` filter:
  * - `exact`: the entry has exactly the query's selectors;
  * - `subset`: the entry's selectors are all in the query (the workload attestation rule);
  * - `superset`: the entry has all the query's selectors, maybe more;

@@ -3,17 +3,22 @@
  * the leaf and signing certificate rules of sections 2 to 4 and the chain verification of
  * section 5, on DER certificates.
  *
- * @peculiar/x509 decodes the extensions, and Node's crypto.X509Certificate checks the
+ * @peculiar/asn1-x509 decodes the extensions, and Node's crypto.X509Certificate checks the
  * signatures and issuer names (through OpenSSL), so the checks here stay synchronous.
+ * @peculiar/x509 itself is not used because it needs a Reflect metadata polyfill at import.
  */
 import { X509Certificate as NodeCertificate } from "node:crypto";
+import { AsnConvert } from "@peculiar/asn1-schema";
 import {
-  BasicConstraintsExtension,
+  BasicConstraints,
+  Certificate,
+  id_ce_basicConstraints,
+  id_ce_keyUsage,
+  id_ce_subjectAltName,
+  KeyUsage,
   KeyUsageFlags,
-  KeyUsagesExtension,
-  SubjectAlternativeNameExtension,
-  X509Certificate as PeculiarCertificate,
-} from "@peculiar/x509";
+  SubjectAlternativeName,
+} from "@peculiar/asn1-x509";
 
 import { parseSpiffeId, SpiffeIdError, formatSpiffeId } from "./spiffe-id.js";
 import type { SpiffeId } from "./spiffe-id.js";
@@ -23,9 +28,6 @@ export class X509SvidError extends Error {
   override readonly name = "X509SvidError";
 }
 
-const OID_BASIC_CONSTRAINTS = "2.5.29.19";
-const OID_KEY_USAGE = "2.5.29.15";
-const OID_SUBJECT_ALT_NAME = "2.5.29.17";
 const OID_NAME_CONSTRAINTS = "2.5.29.30";
 
 /**
@@ -34,19 +36,27 @@ const OID_NAME_CONSTRAINTS = "2.5.29.30";
  * because they are not enforced here.
  */
 const UNDERSTOOD_CRITICAL_EXTENSIONS = new Set([
-  OID_BASIC_CONSTRAINTS,
-  OID_KEY_USAGE,
-  OID_SUBJECT_ALT_NAME,
+  id_ce_basicConstraints,
+  id_ce_keyUsage,
+  id_ce_subjectAltName,
   "2.5.29.37", // extended key usage
   "2.5.29.14", // subject key identifier
   "2.5.29.35", // authority key identifier
 ]);
 
+/** The parts of a certificate that the X.509-SVID rules look at. */
 interface ParsedCertificate {
   label: string;
   der: Buffer;
-  peculiar: PeculiarCertificate;
   node: NodeCertificate;
+  notBefore: Date;
+  notAfter: Date;
+  extensions: Array<{ oid: string; critical: boolean }>;
+  /** Undefined when the basic constraints extension is absent. */
+  basicConstraints: { ca: boolean; pathLength: number | undefined } | undefined;
+  /** KeyUsageFlags bits; undefined when the key usage extension is absent. */
+  keyUsage: number | undefined;
+  uris: string[];
 }
 
 /**
@@ -79,9 +89,9 @@ export function spiffeIdFromCertificate(der: Uint8Array): SpiffeId {
  * Verifies an X.509-SVID chain against a bundle's X.509 authorities and returns the leaf's
  * SPIFFE ID.
  *
- * `chain` is leaf first, each certificate followed by its issuer, as the Workload API
- * sends it; the last one must be signed by one of `roots`, or be byte-identical to one of
- * them. Every certificate on the path, the root included, must be within its validity
+ * `chain` is leaf first, and each certificate is followed by its issuer, as the Workload
+ * API sends it. The last one must be signed by one of `roots` or be a byte-identical copy
+ * of one of them. Every certificate on the path, the root included, must be within its validity
  * period at `now`, follow the leaf or signing certificate rules, and respect path length
  * constraints.
  *
@@ -153,9 +163,50 @@ function chainLabel(index: number): string {
 function parseCertificate(der: Uint8Array, label: string): ParsedCertificate {
   const bytes = Buffer.from(der.buffer, der.byteOffset, der.byteLength);
   try {
-    return { label, der: bytes, peculiar: new PeculiarCertificate(bytes), node: new NodeCertificate(bytes) };
+    const node = new NodeCertificate(bytes);
+    const tbs = AsnConvert.parse(bytes, Certificate).tbsCertificate;
+    const parsed: ParsedCertificate = {
+      label,
+      der: bytes,
+      node,
+      notBefore: tbs.validity.notBefore.getTime(),
+      notAfter: tbs.validity.notAfter.getTime(),
+      extensions: [],
+      basicConstraints: undefined,
+      keyUsage: undefined,
+      uris: [],
+    };
+
+    for (const extension of tbs.extensions ?? []) {
+      if (parsed.extensions.some((seen) => seen.oid === extension.extnID)) {
+        throw new Error(`extension ${extension.extnID} appears more than once`);
+      }
+      parsed.extensions.push({ oid: extension.extnID, critical: extension.critical });
+      readExtension(parsed, extension.extnID, extension.extnValue.buffer);
+    }
+    return parsed;
   } catch (error) {
     throw new X509SvidError(`failed to parse ${label} as an X.509 certificate: ${(error as Error).message}`);
+  }
+}
+
+function readExtension(parsed: ParsedCertificate, oid: string, value: ArrayBuffer): void {
+  switch (oid) {
+    case id_ce_basicConstraints: {
+      const constraints = AsnConvert.parse(value, BasicConstraints);
+      parsed.basicConstraints = { ca: constraints.cA, pathLength: constraints.pathLenConstraint };
+      return;
+    }
+    case id_ce_keyUsage:
+      parsed.keyUsage = AsnConvert.parse(value, KeyUsage).toNumber();
+      return;
+    case id_ce_subjectAltName:
+      for (const name of AsnConvert.parse(value, SubjectAlternativeName)) {
+        if (name.uniformResourceIdentifier !== undefined) {
+          parsed.uris.push(name.uniformResourceIdentifier);
+        }
+      }
+      return;
   }
 }
 
@@ -168,22 +219,21 @@ function checkLeaf(certificate: ParsedCertificate): SpiffeId {
     throw new X509SvidError(`${label}: the SPIFFE ID ${formatSpiffeId(spiffeId)} has no path, which a leaf X.509-SVID requires`);
   }
 
-  const basicConstraints = certificate.peculiar.getExtension(BasicConstraintsExtension);
-  if (basicConstraints?.ca === true) {
+  if (certificate.basicConstraints?.ca === true) {
     throw new X509SvidError(`${label}: a leaf X.509-SVID must have basic constraints CA=false, but CA=true`);
   }
 
-  const keyUsage = certificate.peculiar.getExtension(KeyUsagesExtension);
-  if (keyUsage === null) {
+  const keyUsage = certificate.keyUsage;
+  if (keyUsage === undefined) {
     throw new X509SvidError(`${label}: the key usage extension is missing; a leaf X.509-SVID needs digitalSignature`);
   }
-  if ((keyUsage.usages & KeyUsageFlags.digitalSignature) === 0) {
+  if ((keyUsage & KeyUsageFlags.digitalSignature) === 0) {
     throw new X509SvidError(`${label}: the key usage lacks digitalSignature, which a leaf X.509-SVID requires`);
   }
-  if ((keyUsage.usages & KeyUsageFlags.keyCertSign) !== 0) {
+  if ((keyUsage & KeyUsageFlags.keyCertSign) !== 0) {
     throw new X509SvidError(`${label}: the key usage has keyCertSign, which a leaf X.509-SVID must not have`);
   }
-  if ((keyUsage.usages & KeyUsageFlags.cRLSign) !== 0) {
+  if ((keyUsage & KeyUsageFlags.cRLSign) !== 0) {
     throw new X509SvidError(`${label}: the key usage has cRLSign, which a leaf X.509-SVID must not have`);
   }
 
@@ -194,18 +244,17 @@ function checkSigningCertificate(certificate: ParsedCertificate): void {
   const { label } = certificate;
   checkCriticalExtensions(certificate);
 
-  const basicConstraints = certificate.peculiar.getExtension(BasicConstraintsExtension);
-  if (basicConstraints?.ca !== true) {
+  if (certificate.basicConstraints?.ca !== true) {
     throw new X509SvidError(`${label}: a signing certificate must have basic constraints CA=true`);
   }
 
-  const keyUsage = certificate.peculiar.getExtension(KeyUsagesExtension);
-  if (keyUsage === null || (keyUsage.usages & KeyUsageFlags.keyCertSign) === 0) {
+  const keyUsage = certificate.keyUsage ?? 0;
+  if ((keyUsage & KeyUsageFlags.keyCertSign) === 0) {
     throw new X509SvidError(`${label}: a signing certificate must have keyCertSign in its key usage`);
   }
 
   // A signing certificate need not carry a SPIFFE ID, but when it does, the ID has no path.
-  for (const uri of readUriSans(certificate)) {
+  for (const uri of certificate.uris) {
     if (!uri.startsWith("spiffe://")) {
       continue;
     }
@@ -217,18 +266,18 @@ function checkSigningCertificate(certificate: ParsedCertificate): void {
 }
 
 function checkCriticalExtensions(certificate: ParsedCertificate): void {
-  for (const extension of certificate.peculiar.extensions) {
-    if (extension.type === OID_NAME_CONSTRAINTS) {
+  for (const extension of certificate.extensions) {
+    if (extension.oid === OID_NAME_CONSTRAINTS) {
       throw new X509SvidError(`${certificate.label}: name constraints are not supported by this verifier`);
     }
-    if (extension.critical && !UNDERSTOOD_CRITICAL_EXTENSIONS.has(extension.type)) {
-      throw new X509SvidError(`${certificate.label}: unsupported critical extension ${extension.type}`);
+    if (extension.critical && !UNDERSTOOD_CRITICAL_EXTENSIONS.has(extension.oid)) {
+      throw new X509SvidError(`${certificate.label}: unsupported critical extension ${extension.oid}`);
     }
   }
 }
 
 function checkValidity(certificate: ParsedCertificate, now: Date): void {
-  const { notBefore, notAfter } = certificate.peculiar;
+  const { notBefore, notAfter } = certificate;
   if (now < notBefore) {
     throw new X509SvidError(`${certificate.label} is not valid before ${notBefore.toISOString()} (now ${now.toISOString()})`);
   }
@@ -239,7 +288,7 @@ function checkValidity(certificate: ParsedCertificate, now: Date): void {
 
 /** Checks a CA's pathLenConstraint against the number of intermediates below it. */
 function checkPathLength(certificate: ParsedCertificate, intermediatesBelow: number): void {
-  const pathLength = certificate.peculiar.getExtension(BasicConstraintsExtension)?.pathLength;
+  const pathLength = certificate.basicConstraints?.pathLength;
   if (pathLength !== undefined && intermediatesBelow > pathLength) {
     throw new X509SvidError(
       `${certificate.label} allows ${pathLength} intermediate CAs below it (pathLenConstraint) but the chain has ${intermediatesBelow}`,
@@ -253,7 +302,7 @@ function isIssuedBy(child: ParsedCertificate, parent: ParsedCertificate): boolea
 }
 
 function readSpiffeId(certificate: ParsedCertificate): SpiffeId {
-  const uris = readUriSans(certificate);
+  const { uris } = certificate;
   if (uris.length === 0) {
     throw new X509SvidError(`${certificate.label}: there is no URI subject alternative name holding a SPIFFE ID`);
   }
@@ -274,14 +323,6 @@ function parseSpiffeIdFor(certificate: ParsedCertificate, uri: string): SpiffeId
     }
     throw error;
   }
-}
-
-function readUriSans(certificate: ParsedCertificate): string[] {
-  const san = certificate.peculiar.getExtension(SubjectAlternativeNameExtension);
-  if (san === null) {
-    return [];
-  }
-  return san.names.items.filter((name) => name.type === "url").map((name) => name.value);
 }
 
 function wrap(describeFailure: (reason: string) => X509SvidError, check: () => void): void {
