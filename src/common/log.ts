@@ -58,7 +58,9 @@ export function createLogger(options: LoggerOptions): Logger {
     {
       name: options.name,
       level: toPinoLevel(options.level ?? "INFO"),
-      base: { name: options.name, pid: process.pid },
+      // No `pid` in the base fields: `pid` is the Workload API caller's pid in SPIRE's log
+      // vocabulary, and pino would otherwise emit the key twice on those lines.
+      base: { name: options.name },
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: {
         paths: ["private_key", "key", "token", "join_token", "*.private_key", "*.token", "*.join_token"],
