@@ -1,0 +1,78 @@
+import type { Logger } from "../../common/log.js";
+import { serverSpiffeId } from "../../spiffe/trust-domain.js";
+import { derToPem } from "../../spiffe/bundle.js";
+import type { CaManager } from "./ca-manager.js";
+import { exportPkcs8, generateEcP256KeyPair } from "./webcrypto.js";
+
+/** The server's own X.509-SVID (`spiffe://<td>/spire/server`) in the PEM form TLS takes. */
+export interface ServerSvid {
+  certChainPem: string;
+  /** PKCS#8 PEM. Never log it. */
+  privateKeyPem: string;
+  notBefore: Date;
+  notAfter: Date;
+}
+
+/** Issues a fresh server SVID with a new EC P-256 key, signed by the active CA. */
+export async function issueServerSvid(ca: CaManager, trustDomain: string, ttlSeconds: number): Promise<ServerSvid> {
+  const keys = await generateEcP256KeyPair();
+  const chain = await ca.signX509Svid({ spiffeId: serverSpiffeId(trustDomain), publicKey: keys.publicKey, ttlSeconds });
+  const leaf = chain[0];
+  if (leaf === undefined) throw new Error("failed to issue the server SVID: the CA returned an empty chain");
+
+  const pkcs8 = await exportPkcs8(keys.privateKey);
+  return {
+    certChainPem: chain.map((certificate) => certificate.toString("pem")).join("\n"),
+    privateKeyPem: derToPem(pkcs8, "PRIVATE KEY"),
+    notBefore: leaf.notBefore,
+    notAfter: leaf.notAfter,
+  };
+}
+
+/** Settings of {@link startServerSvidRotation}. */
+export interface ServerSvidRotationOptions {
+  ca: CaManager;
+  trustDomain: string;
+  ttlSeconds: number;
+  initial: ServerSvid;
+  /** Receives each new SVID; the TLS listener swaps its certificate here. */
+  onRotate: (svid: ServerSvid) => void;
+  logger: Logger;
+  /** How often to check whether rotation is due; 5 s by default. */
+  checkIntervalMs?: number;
+}
+
+/**
+ * Renews the server SVID when half of its lifetime has passed, and at once when the CA
+ * activates a new authority (so the presented chain always leads to the signing root).
+ * Returns a function that stops the rotation.
+ */
+export function startServerSvidRotation(options: ServerSvidRotationOptions): () => void {
+  const log = options.logger.child({ subsystem: "svid_rotator" });
+  let current = options.initial;
+  let rotating = false;
+
+  async function rotate(reason: string): Promise<void> {
+    if (rotating) return;
+    rotating = true;
+    try {
+      current = await issueServerSvid(options.ca, options.trustDomain, options.ttlSeconds);
+      options.onRotate(current);
+      log.debug({ reason, expiration: current.notAfter.toISOString() }, "Server SVID rotated");
+    } catch (error) {
+      log.error({ err: error }, "Failed to rotate the server SVID");
+    } finally {
+      rotating = false;
+    }
+  }
+
+  options.ca.onActivate(() => void rotate("CA activated"));
+
+  const timer = setInterval(() => {
+    const halfLife = (current.notBefore.getTime() + current.notAfter.getTime()) / 2;
+    if (Date.now() >= halfLife) void rotate("half of the lifetime passed");
+  }, options.checkIntervalMs ?? 5000);
+  timer.unref();
+
+  return () => clearInterval(timer);
+}
