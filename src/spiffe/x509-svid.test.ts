@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 // The server's loader installs the Reflect metadata shim that @peculiar/x509 needs; the
 // module under test does not use @peculiar/x509, only these certificate-making helpers do.
-import { x509 } from "../server/ca/x509.js";
+import { x509 } from "../common/x509.js";
 
 import { certificatesToPem } from "./bundle.js";
 import {
