@@ -1,0 +1,81 @@
+import { Server } from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import type { WorkloadAttestor } from "../../plugins/workloadattestor/workload-attestor.js";
+import { healthService, workloadApiService } from "../proto/services.js";
+import type { WorkloadApiHandlers } from "../proto/services.js";
+import { listenWorkloadSocket } from "./caller-listener.js";
+import { createHealthHandlers, identitySourceIsReady } from "./health-service.js";
+import type { IdentitySource } from "./identity-source.js";
+import { unimplementedStream, unimplementedUnary } from "./unimplemented-methods.js";
+import { serveX509Bundles, serveX509Svids } from "./x509-streams.js";
+import type { X509StreamContext } from "./x509-streams.js";
+
+/** Settings for {@link startWorkloadEndpoint}. */
+export interface WorkloadEndpointOptions {
+  /** Path of the Unix socket to serve on, e.g. `/tmp/spire-agent/public/api.sock`. */
+  socketPath: string;
+  identitySource: IdentitySource;
+  /** Configured workload attestors; each call runs all of them. */
+  attestors: readonly WorkloadAttestor[];
+  logger: Logger;
+  /** Time limit per attestor and call in milliseconds; default 30 s. */
+  attestorTimeoutMs?: number;
+  /** Serve the own trust domain bundle to callers without an identity (`allow_unauthenticated_verifiers`). */
+  allowUnauthenticatedVerifiers?: boolean;
+  /** Health check result; default: the identity source has a bundle for its own trust domain. */
+  isReady?: () => boolean;
+}
+
+/** A running Workload API endpoint. */
+export interface WorkloadEndpoint {
+  /** Ends every open call, stops accepting connections and removes the socket file. */
+  close(): Promise<void>;
+}
+
+/**
+ * Serves the SPIFFE Workload API (`SpiffeWorkloadAPI`) and `grpc.health.v1.Health` on a
+ * Unix socket whose connections carry kernel caller credentials.
+ *
+ * X.509-SVIDs and X.509 bundles are served, and the JWT and WIT methods return
+ * Unimplemented. Resolves once the socket accepts connections; rejects when the socket
+ * cannot be created.
+ */
+export async function startWorkloadEndpoint(options: WorkloadEndpointOptions): Promise<WorkloadEndpoint> {
+  const logger = options.logger.child({ subsystem: "workload_api" });
+  const context: X509StreamContext = {
+    identitySource: options.identitySource,
+    attestors: options.attestors,
+    logger,
+    attestorTimeoutMs: options.attestorTimeoutMs,
+    allowUnauthenticatedVerifiers: options.allowUnauthenticatedVerifiers,
+  };
+  const isReady = options.isReady ?? (() => identitySourceIsReady(options.identitySource));
+
+  const server = new Server();
+  server.addService(workloadApiService, createWorkloadApiHandlers(context));
+  server.addService(healthService, createHealthHandlers(isReady));
+
+  const socket = await listenWorkloadSocket(server, { socketPath: options.socketPath, logger });
+
+  return {
+    async close() {
+      // forceShutdown cancels open streams, so their subscriptions close too.
+      server.forceShutdown();
+      await socket.close();
+      logger.info({ socket_path: options.socketPath }, "Workload API endpoint stopped");
+    },
+  };
+}
+
+/** Builds the `SpiffeWorkloadAPI` handlers around one shared context. */
+export function createWorkloadApiHandlers(context: X509StreamContext): WorkloadApiHandlers {
+  return {
+    FetchX509SVID: (call) => serveX509Svids(call, context),
+    FetchX509Bundles: (call) => serveX509Bundles(call, context),
+    FetchJWTSVID: unimplementedUnary("FetchJWTSVID"),
+    FetchJWTBundles: unimplementedStream("FetchJWTBundles"),
+    ValidateJWTSVID: unimplementedUnary("ValidateJWTSVID"),
+    FetchWITSVID: unimplementedStream("FetchWITSVID"),
+    FetchWITBundles: unimplementedStream("FetchWITBundles"),
+  };
+}
