@@ -7,7 +7,7 @@
 //
 // The generator writes one "root" file per input .proto, named after the
 // file's base name. Several of our files share a base name (types/agent.proto
-// and server/agent/v1/agent.proto), so each service file is generated in its
+// and server/agent/v1/agent.proto), so each top-level file is generated in its
 // own run and its root file is renamed right after. Message type files are
 // identical across runs, so later runs overwrite them harmlessly.
 
@@ -20,14 +20,15 @@ import { fileURLToPath } from "node:url";
 const repoRoot = dirname(dirname(fileURLToPath(import.meta.url)));
 const outDir = join(repoRoot, "src", "gen");
 
-/** Service .proto files (relative to proto/) and the name of their root type file. */
-const SERVICE_FILES = [
+/** Top-level .proto files (relative to proto/) and the name of their root type file. */
+const PROTO_FILES = [
   { proto: "spiffe/workload/workload.proto", root: "workload-api" },
   { proto: "spire/api/server/agent/v1/agent.proto", root: "agent-v1" },
   { proto: "spire/api/server/svid/v1/svid.proto", root: "svid-v1" },
   { proto: "spire/api/server/entry/v1/entry.proto", root: "entry-v1" },
   { proto: "spire/api/server/bundle/v1/bundle.proto", root: "bundle-v1" },
   { proto: "grpc/health/v1/health.proto", root: "health-v1" },
+  { proto: "google/rpc/status.proto", root: "rpc-status" },
 ];
 
 const GENERATOR_OPTIONS = [
@@ -50,21 +51,21 @@ function findGenerator() {
   return join(dirname(packageJsonPath), relativeBin);
 }
 
-function generate(generator, service) {
+function generate(generator, file) {
   // Paths relative to the repository keep machine-specific folders out of
   // the "Original file" comments the generator writes.
-  const args = [generator, ...GENERATOR_OPTIONS, "-I", "proto", "-O", outDir, service.proto];
+  const args = [generator, ...GENERATOR_OPTIONS, "-I", "proto", "-O", outDir, file.proto];
   try {
     execFileSync(process.execPath, args, { cwd: repoRoot, stdio: ["ignore", "inherit", "inherit"] });
   } catch (error) {
-    throw new Error(`failed to generate types for ${service.proto}: ${error.message}`);
+    throw new Error(`failed to generate types for ${file.proto}: ${error.message}`);
   }
 
-  const generatedRoot = join(outDir, `${basename(service.proto, ".proto")}.ts`);
+  const generatedRoot = join(outDir, `${basename(file.proto, ".proto")}.ts`);
   if (!existsSync(generatedRoot)) {
-    throw new Error(`generator did not write ${generatedRoot} for ${service.proto}`);
+    throw new Error(`generator did not write ${generatedRoot} for ${file.proto}`);
   }
-  renameSync(generatedRoot, join(outDir, `${service.root}.ts`));
+  renameSync(generatedRoot, join(outDir, `${file.root}.ts`));
 }
 
 function main() {
@@ -72,11 +73,11 @@ function main() {
 
   rmSync(outDir, { recursive: true, force: true });
 
-  for (const service of SERVICE_FILES) {
-    generate(generator, service);
+  for (const file of PROTO_FILES) {
+    generate(generator, file);
   }
 
-  console.log(`generated proto types for ${SERVICE_FILES.length} service files in ${outDir}`);
+  console.log(`generated proto types for ${PROTO_FILES.length} top-level .proto files in ${outDir}`);
 }
 
 main();

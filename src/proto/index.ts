@@ -7,8 +7,10 @@
 // `types.Entry__Output` or `workload.X509SVIDResponse`.
 
 export * from "./services.js";
-export { findProtoDir, loadProtoDescriptor, loadProtoPackageDefinition, PROTO_LOADER_OPTIONS, SERVICE_PROTO_FILES } from "./load.js";
+export { findProtoDir, loadProtoDescriptor, loadProtoPackageDefinition, PROTO_LOADER_OPTIONS, PROTO_FILES } from "./load.js";
 export type { ProtoDescriptor } from "./load.js";
+export { decodeMessage, encodeMessage } from "./codec.js";
+export { permissionDeniedMetadata, readPermissionDeniedReason, STATUS_DETAILS_KEY } from "./status-details.js";
 
 export * as workload from "./workload-messages.js";
 export * as types from "./spire-types.js";

@@ -10,16 +10,17 @@ import type { ProtoGrpcType as AgentV1Grpc } from "../gen/agent-v1.js";
 import type { ProtoGrpcType as BundleV1Grpc } from "../gen/bundle-v1.js";
 import type { ProtoGrpcType as EntryV1Grpc } from "../gen/entry-v1.js";
 import type { ProtoGrpcType as HealthV1Grpc } from "../gen/health-v1.js";
+import type { ProtoGrpcType as RpcStatusGrpc } from "../gen/rpc-status.js";
 import type { ProtoGrpcType as SvidV1Grpc } from "../gen/svid-v1.js";
 import type { ProtoGrpcType as WorkloadApiGrpc } from "../gen/workload-api.js";
 
 /**
  * Options for @grpc/proto-loader. They must match GENERATOR_OPTIONS in
  * scripts/gen-proto-types.mjs, because the generated types in src/gen/
- * describe the objects this loader produces: field names in snake_case,
- * int64 as JavaScript numbers (exact up to 2^53), enums as their names,
- * scalar defaults filled in, and a virtual property naming the set oneof
- * member.
+ * describe the objects this loader produces. Field names stay snake_case,
+ * int64 becomes a JavaScript number (exact up to 2^53) and enums their names.
+ * Decoded messages get scalar defaults and a virtual property naming the set
+ * oneof member.
  */
 export const PROTO_LOADER_OPTIONS: Readonly<Options> = Object.freeze({
   keepCase: true,
@@ -29,14 +30,15 @@ export const PROTO_LOADER_OPTIONS: Readonly<Options> = Object.freeze({
   oneofs: true,
 });
 
-/** Service .proto files, relative to the proto/ folder; their imports load with them. */
-export const SERVICE_PROTO_FILES: readonly string[] = Object.freeze([
+/** Top-level .proto files, relative to the proto/ folder. Files they import load with them. */
+export const PROTO_FILES: readonly string[] = Object.freeze([
   "spiffe/workload/workload.proto",
   "spire/api/server/agent/v1/agent.proto",
   "spire/api/server/svid/v1/svid.proto",
   "spire/api/server/entry/v1/entry.proto",
   "spire/api/server/bundle/v1/bundle.proto",
   "grpc/health/v1/health.proto",
+  "google/rpc/status.proto",
 ]);
 
 /** Everything the loaded .proto files define, typed by the generated ProtoGrpcType files. */
@@ -45,7 +47,8 @@ export type ProtoDescriptor = WorkloadApiGrpc &
   SvidV1Grpc &
   EntryV1Grpc &
   BundleV1Grpc &
-  HealthV1Grpc;
+  HealthV1Grpc &
+  RpcStatusGrpc;
 
 const MARKER_FILE = join("proto", "spiffe", "workload", "workload.proto");
 
@@ -76,7 +79,7 @@ let cachedPackageDefinition: PackageDefinition | undefined;
 let cachedDescriptor: ProtoDescriptor | undefined;
 
 /**
- * Parses all service .proto files once and returns the proto-loader package
+ * Parses all top-level .proto files once and returns the proto-loader package
  * definition, keyed by fully qualified name ("spire.api.server.agent.v1.Agent",
  * "SpiffeWorkloadAPI", ...). Later calls return the same object.
  */
@@ -87,7 +90,7 @@ export function loadProtoPackageDefinition(): PackageDefinition {
 
   const protoDir = findProtoDir();
   try {
-    cachedPackageDefinition = loadSync([...SERVICE_PROTO_FILES], {
+    cachedPackageDefinition = loadSync([...PROTO_FILES], {
       ...PROTO_LOADER_OPTIONS,
       includeDirs: [protoDir],
     });
