@@ -1,5 +1,5 @@
 import { status as Status } from "@grpc/grpc-js";
-import type { HealthHandlers } from "../proto/services.js";
+import type { HealthHandlers } from "../proto/index.js";
 import { serviceError } from "./grpc-status.js";
 import type { IdentitySource } from "./identity-source.js";
 

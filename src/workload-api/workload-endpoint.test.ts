@@ -9,9 +9,8 @@ import * as grpc from "@grpc/grpc-js";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createUnixAttestor } from "../../plugins/workloadattestor/unix/unix-attestor.js";
 import type { WorkloadAttestor } from "../../plugins/workloadattestor/workload-attestor.js";
-import type { X509BundlesResponse__Output } from "../gen/X509BundlesResponse.js";
-import type { X509SVIDResponse__Output } from "../gen/X509SVIDResponse.js";
-import { HealthClient, WorkloadApiClient } from "../proto/services.js";
+import { HealthClient, WorkloadApiClient } from "../proto/index.js";
+import type { workload } from "../proto/index.js";
 import { concatDer, splitConcatenatedDer } from "../spiffe/bundle.js";
 import { captureLogger } from "./test-logger.js";
 import type { CapturedLogger } from "./test-logger.js";
@@ -171,7 +170,7 @@ describe("FetchX509SVID", () => {
     await start();
 
     const [response] = await observe(workloadClient().FetchX509SVID({}, securityHeader())).messageCount(1);
-    const svids = (response as X509SVIDResponse__Output).svids;
+    const svids = (response as workload.X509SVIDResponse__Output).svids;
 
     expect(svids.map((svid) => svid.spiffe_id)).toEqual(["spiffe://example.org/first", "spiffe://example.org/second"]);
     expect(splitConcatenatedDer(svids[0]!.x509_svid)).toHaveLength(2);
@@ -339,7 +338,7 @@ describe("FetchX509Bundles", () => {
     await start();
 
     const [response] = await observe(workloadClient().FetchX509Bundles({}, securityHeader())).messageCount(1);
-    const bundles = (response as X509BundlesResponse__Output).bundles;
+    const bundles = (response as workload.X509BundlesResponse__Output).bundles;
 
     expect(Object.keys(bundles).sort()).toEqual(["spiffe://example.org", "spiffe://partner.test"]);
     expect(bundles["spiffe://example.org"]!.equals(root.certificateDer)).toBe(true);

@@ -1,8 +1,8 @@
 import { Server } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { WorkloadAttestor } from "../../plugins/workloadattestor/workload-attestor.js";
-import { healthService, workloadApiService } from "../proto/services.js";
-import type { WorkloadApiHandlers } from "../proto/services.js";
+import { healthService, workloadApiService } from "../proto/index.js";
+import type { WorkloadApiHandlers } from "../proto/index.js";
 import { listenWorkloadSocket } from "./caller-listener.js";
 import { createHealthHandlers, identitySourceIsReady } from "./health-service.js";
 import type { IdentitySource } from "./identity-source.js";

@@ -1,5 +1,4 @@
-import type { X509BundlesResponse } from "../gen/X509BundlesResponse.js";
-import type { X509SVIDResponse } from "../gen/X509SVIDResponse.js";
+import type { workload } from "../proto/index.js";
 import { concatDer } from "../spiffe/bundle.js";
 import { trustDomainId } from "../spiffe/trust-domain.js";
 import type { WorkloadX509Svid, WorkloadX509Update } from "./identity-source.js";
@@ -10,7 +9,7 @@ import type { WorkloadX509Svid, WorkloadX509Update } from "./identity-source.js"
  * Federated bundles are keyed by trust domain SPIFFE ID (`spiffe://<name>`), as the
  * Workload API specifies. `crl` stays empty because the agent has no CRLs to serve.
  */
-export function composeX509SvidResponse(update: WorkloadX509Update): X509SVIDResponse {
+export function composeX509SvidResponse(update: WorkloadX509Update): workload.X509SVIDResponse {
   const bundle = concatDer(update.bundle);
   const svids = filterDuplicateHints(update.svids).sort(compareByEntryId);
 
@@ -32,7 +31,7 @@ export function composeX509SvidResponse(update: WorkloadX509Update): X509SVIDRes
  * federated bundles of the update when `includeFederated` (callers without an identity
  * get only the own bundle). Keys are trust domain SPIFFE IDs.
  */
-export function composeX509BundlesResponse(update: WorkloadX509Update, includeFederated: boolean): X509BundlesResponse {
+export function composeX509BundlesResponse(update: WorkloadX509Update, includeFederated: boolean): workload.X509BundlesResponse {
   const bundles = includeFederated ? composeBundleMap(update.federatedBundles) : {};
   bundles[trustDomainId(update.trustDomain)] = concatDer(update.bundle);
 

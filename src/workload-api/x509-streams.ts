@@ -1,9 +1,6 @@
 import { status as Status } from "@grpc/grpc-js";
 import type { ServerWritableStream } from "@grpc/grpc-js";
-import type { X509BundlesRequest__Output } from "../gen/X509BundlesRequest.js";
-import type { X509BundlesResponse } from "../gen/X509BundlesResponse.js";
-import type { X509SVIDRequest__Output } from "../gen/X509SVIDRequest.js";
-import type { X509SVIDResponse } from "../gen/X509SVIDResponse.js";
+import type { workload } from "../proto/index.js";
 import { formatSelector } from "../spiffe/selector.js";
 import { authorizeCall } from "./call-authorization.js";
 import type { AuthorizedCaller, CallAuthorizationContext } from "./call-authorization.js";
@@ -29,7 +26,7 @@ export interface X509StreamContext extends CallAuthorizationContext {
  * when the caller has no identity at first or loses its last one later.
  */
 export function serveX509Svids(
-  call: ServerWritableStream<X509SVIDRequest__Output, X509SVIDResponse>,
+  call: ServerWritableStream<workload.X509SVIDRequest__Output, workload.X509SVIDResponse>,
   context: X509StreamContext,
 ): void {
   const sender = createStreamSender(call, context.logger);
@@ -52,13 +49,13 @@ export function serveX509Svids(
  * caller with an identity. A message equal to the previous one is not sent again.
  */
 export function serveX509Bundles(
-  call: ServerWritableStream<X509BundlesRequest__Output, X509BundlesResponse>,
+  call: ServerWritableStream<workload.X509BundlesRequest__Output, workload.X509BundlesResponse>,
   context: X509StreamContext,
 ): void {
   const sender = createStreamSender(call, context.logger);
-  let previous: X509BundlesResponse | undefined;
+  let previous: workload.X509BundlesResponse | undefined;
 
-  const deduplicated: StreamSender<X509BundlesResponse> = {
+  const deduplicated: StreamSender<workload.X509BundlesResponse> = {
     signal: sender.signal,
     fail: (error) => sender.fail(error),
     send(message) {
@@ -159,7 +156,7 @@ function logNoIdentity(context: X509StreamContext, caller: AuthorizedCaller): vo
   );
 }
 
-function bundleResponsesEqual(a: X509BundlesResponse, b: X509BundlesResponse): boolean {
+function bundleResponsesEqual(a: workload.X509BundlesResponse, b: workload.X509BundlesResponse): boolean {
   const aBundles = a.bundles ?? {};
   const bBundles = b.bundles ?? {};
   const keys = Object.keys(aBundles);

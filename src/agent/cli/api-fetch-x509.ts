@@ -3,8 +3,8 @@ import { credentials, status as Status } from "@grpc/grpc-js";
 import type { ServiceError } from "@grpc/grpc-js";
 import { FlagError, formatUsage, parseFlags } from "../../config/flags.js";
 import type { FlagSpec } from "../../config/flags.js";
-import type { X509SVIDResponse__Output } from "../../gen/X509SVIDResponse.js";
-import { WorkloadApiClient } from "../../proto/services.js";
+import { WorkloadApiClient } from "../../proto/index.js";
+import type { workload } from "../../proto/index.js";
 import {
   checkSocketFile,
   explainCallError,
@@ -120,12 +120,12 @@ async function fetchAndPrint(options: FetchOptionValues, io: CliIo): Promise<voi
  * Opens FetchX509SVID, returns its first message and cancels the stream. Rejects with a
  * message from {@link explainCallError} when the call fails or the timeout passes first.
  */
-export function fetchFirstX509Response(socketPath: string, timeoutMs: number): Promise<X509SVIDResponse__Output> {
+export function fetchFirstX509Response(socketPath: string, timeoutMs: number): Promise<workload.X509SVIDResponse__Output> {
   const client = new WorkloadApiClient(`unix://${socketPath}`, credentials.createInsecure());
   const call = client.FetchX509SVID({}, workloadApiMetadata(), { deadline: Date.now() + timeoutMs });
 
-  return new Promise<X509SVIDResponse__Output>((resolve, reject) => {
-    call.once("data", (response: X509SVIDResponse__Output) => {
+  return new Promise<workload.X509SVIDResponse__Output>((resolve, reject) => {
+    call.once("data", (response: workload.X509SVIDResponse__Output) => {
       resolve(response);
       call.cancel();
     });

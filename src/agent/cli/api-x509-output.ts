@@ -2,7 +2,7 @@ import { createPrivateKey, X509Certificate } from "node:crypto";
 import { join } from "node:path";
 import { writeFileAtomic } from "../../common/atomic-write.js";
 import { formatDuration } from "../../config/flags.js";
-import type { X509SVIDResponse__Output } from "../../gen/X509SVIDResponse.js";
+import type { workload } from "../../proto/index.js";
 import { certificatesToPem, derToPem, splitConcatenatedDer } from "../../spiffe/bundle.js";
 import { formatSpiffeId } from "../../spiffe/spiffe-id.js";
 import { verifyX509SvidChain } from "../../spiffe/x509-svid.js";
@@ -31,7 +31,7 @@ export interface FetchedX509Response {
  * at least one SVID, a parsable chain, key and bundle for each, every chain verified
  * against its bundle, and the leaf's SPIFFE ID equal to the one the message names. Throws an error naming the SVID and the problem.
  */
-export function checkX509SvidResponse(response: X509SVIDResponse__Output, now = new Date()): FetchedX509Response {
+export function checkX509SvidResponse(response: workload.X509SVIDResponse__Output, now = new Date()): FetchedX509Response {
   if (response.svids.length === 0) {
     throw new Error("the Workload API response contains no SVIDs");
   }
@@ -128,7 +128,7 @@ function formatGoTime(openSslTime: string): string {
  * Formats the response as spire-agent's `-output json` does (protobuf JSON with field
  * names as in the .proto, every field present, bytes in base64): one line.
  */
-export function formatX509Json(response: X509SVIDResponse__Output): string {
+export function formatX509Json(response: workload.X509SVIDResponse__Output): string {
   const federated: Record<string, string> = {};
   for (const key of Object.keys(response.federated_bundles).sort()) {
     federated[key] = (response.federated_bundles[key] as Buffer).toString("base64");

@@ -2,7 +2,7 @@ import { credentials } from "@grpc/grpc-js";
 import type { ServiceError } from "@grpc/grpc-js";
 import { formatUsage, parseFlags } from "../../config/flags.js";
 import type { FlagSpec } from "../../config/flags.js";
-import { HealthClient } from "../../proto/services.js";
+import { HealthClient } from "../../proto/index.js";
 import {
   checkSocketFile,
   explainCallError,
