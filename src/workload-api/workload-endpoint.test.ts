@@ -55,12 +55,15 @@ afterEach(async () => {
   rmSync(folder, { recursive: true, force: true });
 });
 
-async function start(attestors: WorkloadAttestor[] = [createUnixAttestor({ discoverWorkloadPath: false, workloadSizeLimit: 0 })]) {
+const UNIX_ATTESTOR = createUnixAttestor({ discoverWorkloadPath: false, workloadSizeLimit: 0 });
+
+async function start(attestors: WorkloadAttestor[] = [UNIX_ATTESTOR], allowUnauthenticatedVerifiers = false) {
   endpoint = await startWorkloadEndpoint({
     socketPath,
     identitySource: identities.source,
     attestors,
     logger: captured.logger,
+    allowUnauthenticatedVerifiers,
   });
 }
 
@@ -358,6 +361,14 @@ describe("FetchX509Bundles", () => {
 
     expect(stream.messages).toHaveLength(2);
     expect(splitConcatenatedDer(messages[1]!.bundles["spiffe://example.org"]!)).toHaveLength(2);
+  });
+
+  it("sends only the own bundle to unauthenticated verifiers", async () => {
+    await start([UNIX_ATTESTOR], true);
+
+    const [response] = await observe(workloadClient().FetchX509Bundles({}, securityHeader())).messageCount(1);
+
+    expect(Object.keys(response!.bundles)).toEqual(["spiffe://example.org"]);
   });
 
   it("denies a caller without identity", async () => {
