@@ -1,0 +1,23 @@
+import type { types } from "../../proto/index.js";
+import { parseTrustDomain } from "../../spiffe/trust-domain.js";
+
+/** A trust bundle's X.509 part as the agent keeps it. */
+export interface X509Roots {
+  /** Bare trust domain name. */
+  trustDomain: string;
+  /** DER root certificates. */
+  roots: Buffer[];
+}
+
+/**
+ * Converts a bundle from the server into its X.509 roots. Throws when the trust domain
+ * name is invalid or the bundle has no X.509 authority. Tainted authorities are kept.
+ */
+export function x509RootsFromProto(bundle: types.Bundle__Output): X509Roots {
+  const trustDomain = parseTrustDomain(bundle.trust_domain);
+  const roots = bundle.x509_authorities.map((authority) => authority.asn1).filter((der) => der.length > 0);
+  if (roots.length === 0) {
+    throw new Error(`the bundle of ${trustDomain} has no X.509 authorities`);
+  }
+  return { trustDomain, roots };
+}
