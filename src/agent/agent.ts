@@ -1,0 +1,126 @@
+import { mkdirSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+
+import { createDiskKeyManager } from "../../plugins/keymanager/disk.js";
+import type { KeyManager } from "../../plugins/keymanager/key-manager.js";
+import { createMemoryKeyManager } from "../../plugins/keymanager/memory.js";
+import { createJoinTokenAttestor } from "../../plugins/nodeattestor/join-token.js";
+import { createUnixAttestor } from "../../plugins/workloadattestor/unix/unix-attestor.js";
+import type { WorkloadAttestor } from "../../plugins/workloadattestor/workload-attestor.js";
+import type { Logger } from "../common/log.js";
+import type { WorkloadEndpoint } from "../workload-api/workload-endpoint.js";
+import { startWorkloadEndpoint } from "../workload-api/workload-endpoint.js";
+import { obtainAgentSvid } from "./attestor/obtain-agent-svid.js";
+import { createX509Cache } from "./cache/x509-cache.js";
+import type { ServerEndpoint } from "./client/dial.js";
+import { createServerClient } from "./client/server-client.js";
+import type { AgentConfig } from "./config/agent-config.js";
+import { AgentRejectedError } from "./manager/agent-rejected.js";
+import type { Manager } from "./manager/manager.js";
+import { createManager } from "./manager/manager.js";
+import { removeAgentState } from "./storage/agent-state.js";
+
+/** Message logged once the Workload API socket accepts connections; scripts may wait for it. */
+export const WORKLOAD_API_LISTENING_MESSAGE = "Workload API listening";
+
+/**
+ * Runs the agent until `signal` aborts: obtains the agent SVID (stored or by node
+ * attestation), syncs entries and mints SVIDs once, serves the Workload API on
+ * `config.socketPath`, then keeps syncing. On abort it closes the socket (removing the
+ * file) and resolves.
+ *
+ * Rejects when start-up fails or the server rejects the agent. A rejection deletes the
+ * stored SVID, so the next start attests again (with new credentials for join_token).
+ */
+export async function runAgent(config: AgentConfig, logger: Logger, signal: AbortSignal): Promise<void> {
+  const dataDir = resolve(config.dataDir);
+  logger.info({ data_dir: dataDir, trust_domain: config.trustDomain, server_address: `${config.serverAddress}:${config.serverPort}` }, "Starting agent");
+  mkdirSync(dataDir, { recursive: true, mode: 0o755 });
+
+  const keyManager = createKeyManager(config, logger);
+  const endpoint: ServerEndpoint = { address: config.serverAddress, port: config.serverPort, trustDomain: config.trustDomain };
+
+  const agentSvid = await obtainAgentSvid({
+    dataDir,
+    endpoint,
+    bootstrapBundle: config.trustBundle,
+    insecureBootstrap: config.insecureBootstrap,
+    keyManager,
+    nodeAttestor: createJoinTokenAttestor(config.joinToken),
+    logger: logger.child({ subsystem: "attestor" }),
+    signal,
+  });
+
+  const cache = createX509Cache({
+    trustDomain: config.trustDomain,
+    bundle: agentSvid.bundle,
+    maxSvids: config.x509SvidCacheMaxSize,
+    logger: logger.child({ subsystem: "cache_manager" }),
+  });
+  let manager: Manager | undefined;
+  const client = createServerClient({
+    endpoint,
+    tlsMaterial: () => {
+      const current = manager?.agentSvid() ?? agentSvid;
+      return { identity: { svidChain: current.svidChain, privateKeyPkcs8: current.key.privateKeyPkcs8 }, bundle: cache.bundle() };
+    },
+    logger: logger.child({ subsystem: "client" }),
+  });
+  manager = createManager({
+    trustDomain: config.trustDomain,
+    dataDir,
+    syncIntervalMs: config.syncIntervalMs,
+    agentSvid,
+    keyManager,
+    cache,
+    client,
+    logger: logger.child({ subsystem: "manager" }),
+  });
+
+  let workloadEndpoint: WorkloadEndpoint | undefined;
+  try {
+    await manager.initialize(signal);
+
+    mkdirSync(dirname(resolve(config.socketPath)), { recursive: true, mode: 0o755 });
+    workloadEndpoint = await startWorkloadEndpoint({
+      socketPath: config.socketPath,
+      identitySource: cache,
+      attestors: createWorkloadAttestors(config),
+      logger,
+    });
+    logger.info({ socket_path: config.socketPath }, WORKLOAD_API_LISTENING_MESSAGE);
+
+    await manager.run(signal);
+  } catch (error) {
+    if (error instanceof AgentRejectedError) {
+      const message = error.reason === "AGENT_BANNED" ? "Agent is banned: removing SVID and shutting down" : "The server rejected the agent: removing SVID and shutting down";
+      logger.error({ reason: error.reason, spiffe_id: manager.agentSvid().spiffeId }, message);
+      removeAgentState(dataDir);
+    }
+    throw error;
+  } finally {
+    await workloadEndpoint?.close();
+    client.close();
+  }
+  logger.info("Agent stopped");
+}
+
+function createKeyManager(config: AgentConfig, logger: Logger): KeyManager {
+  if (config.keyManager.name === "disk") {
+    return createDiskKeyManager(resolve(config.keyManager.directory));
+  }
+
+  // join_token attestation cannot be repeated with the same token, so a restart needs a new one.
+  logger.warn(
+    "The memory KeyManager keeps the agent key in RAM only: after a restart the agent must attest again with a new join token",
+  );
+  return createMemoryKeyManager();
+}
+
+function createWorkloadAttestors(config: AgentConfig): WorkloadAttestor[] {
+  const attestors: WorkloadAttestor[] = [];
+  if (config.workloadAttestors.unix !== undefined) {
+    attestors.push(createUnixAttestor(config.workloadAttestors.unix));
+  }
+  return attestors;
+}

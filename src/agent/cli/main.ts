@@ -1,0 +1,50 @@
+import { run as runApiFetchX509 } from "./api-fetch-x509.js";
+import { run as runHealthcheck } from "./healthcheck.js";
+import { run as runAgentCommand } from "./run.js";
+
+const USAGE = `Usage: tessera-agent <command> [flags]
+
+Commands:
+  run              Run the agent (flags: tessera-agent run -help)
+  api fetch x509   Fetch this process's X.509-SVIDs from the Workload API ("api fetch" is the same)
+  healthcheck      Check that the agent's Workload API answers
+`;
+
+/**
+ * Dispatches `tessera-agent <command>` to its implementation and returns the exit code.
+ * `args` are the arguments after the program name.
+ */
+export async function main(args: string[]): Promise<number> {
+  const [command, ...rest] = args;
+
+  switch (command) {
+    case "run":
+      return runAgentCommand(rest);
+    case "healthcheck":
+      return runHealthcheck(rest);
+    case "api":
+      return runApi(rest);
+    case undefined:
+    case "-h":
+    case "-help":
+    case "--help":
+    case "help":
+      process.stdout.write(USAGE);
+      return command === undefined ? 1 : 0;
+    default:
+      process.stderr.write(`tessera-agent: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
+      return 1;
+  }
+}
+
+function runApi(args: string[]): Promise<number> {
+  const [verb, kind, ...rest] = args;
+  if (verb === "fetch" && kind === "x509") {
+    return runApiFetchX509(rest);
+  }
+  if (verb === "fetch" && (kind === undefined || kind.startsWith("-"))) {
+    return runApiFetchX509(kind === undefined ? [] : [kind, ...rest]);
+  }
+  process.stderr.write(`tessera-agent api: unknown command ${JSON.stringify(args.join(" "))}; supported: api fetch x509\n`);
+  return Promise.resolve(1);
+}

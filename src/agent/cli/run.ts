@@ -1,0 +1,73 @@
+import { createLogger } from "../../common/log.js";
+import type { Logger } from "../../common/log.js";
+import { FlagError, formatUsage, parseFlags } from "../../config/flags.js";
+import { runAgent } from "../agent.js";
+import { errorLogFields } from "../client/rpc-failure.js";
+import type { AgentConfig } from "../config/agent-config.js";
+import { loadAgentConfig } from "../config/load-agent-config.js";
+import { RUN_FLAGS, settingsFromFlags } from "../config/run-flags.js";
+
+const COMMAND = "tessera-agent run";
+
+/**
+ * Runs `tessera-agent run` with the arguments after the verb. Returns the exit code: 0
+ * after SIGINT or SIGTERM stopped the agent cleanly, 1 when the configuration is invalid
+ * (message on standard error) or the agent failed (message in the log). A second signal
+ * during shutdown exits at once with code 1.
+ */
+export async function run(args: string[]): Promise<number> {
+  let config: AgentConfig;
+  try {
+    const parsed = parseFlags(args, RUN_FLAGS, { command: COMMAND });
+    if (parsed.helpRequested) {
+      process.stdout.write(formatUsage(COMMAND, RUN_FLAGS));
+      return 0;
+    }
+    if (parsed.rest.length > 0) {
+      throw new FlagError(`unexpected argument ${JSON.stringify(parsed.rest[0])}; run "${COMMAND} -help" to list the flags`);
+    }
+    config = loadAgentConfig({
+      configPath: parsed.values.config as string,
+      overrides: settingsFromFlags(parsed),
+      expandEnv: parsed.values.expandEnv === true,
+    });
+  } catch (error) {
+    process.stderr.write(`${COMMAND}: ${(error as Error).message}\n`);
+    return 1;
+  }
+
+  let logger: Logger;
+  try {
+    logger = createLogger({ name: "tessera-agent", level: config.logLevel, destination: config.logFile });
+  } catch (error) {
+    process.stderr.write(`${COMMAND}: failed to open the log: ${(error as Error).message}\n`);
+    return 1;
+  }
+
+  const controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (controller.signal.aborted) {
+      logger.warn({ signal }, "Second signal received; exiting without cleanup");
+      process.exit(1);
+    }
+    logger.info({ signal }, "Stopping agent");
+    controller.abort();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+
+  try {
+    await runAgent(config, logger, controller.signal);
+    return 0;
+  } catch (error) {
+    if (controller.signal.aborted) {
+      logger.info({ error: (error as Error).message }, "Agent stopped during start-up");
+      return 0;
+    }
+    logger.error(errorLogFields(error), "Agent failed");
+    return 1;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+}

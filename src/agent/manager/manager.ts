@@ -1,0 +1,248 @@
+import type { KeyManager } from "../../../plugins/keymanager/key-manager.js";
+import { createBackoff, sleep } from "../../common/backoff.js";
+import type { Logger } from "../../common/log.js";
+import { formatDuration } from "../../config/flags.js";
+import type { AgentSvidState } from "../attestor/agent-svid.js";
+import type { X509Cache } from "../cache/x509-cache.js";
+import { errorLogFields } from "../client/rpc-failure.js";
+import type { ServerClient } from "../client/server-client.js";
+import { writeAgentState } from "../storage/agent-state.js";
+import { asAgentRejection } from "./agent-rejected.js";
+import { renewAgentSvid } from "./agent-rotation.js";
+import { MAX_CSR_BATCH_SIZE, mintPendingSvids } from "./mint.js";
+import { shouldRotateX509 } from "./rotation.js";
+import { synchronize } from "./sync.js";
+
+/** How often the agent SVID is checked for renewal, as in SPIRE. */
+const AGENT_SVID_CHECK_INTERVAL_MS = 5_000;
+
+/** How long the first sync is retried before the agent gives up, as in SPIRE. */
+const INITIAL_SYNC_RETRY_LIMIT_MS = 60_000;
+
+/** Settings for {@link createManager}. */
+export interface ManagerOptions {
+  trustDomain: string;
+  dataDir: string;
+  syncIntervalMs: number;
+  agentSvid: AgentSvidState;
+  keyManager: KeyManager;
+  cache: X509Cache;
+  client: ServerClient;
+  logger: Logger;
+}
+
+/**
+ * Keeps the cache in step with the server and the SVIDs fresh: entry and bundle sync every
+ * sync interval, minting of missing, changed and expiring workload SVIDs, and renewal of
+ * the agent's own SVID at its jittered half-life.
+ */
+export interface Manager {
+  /** Runs the first sync and mint, retrying for up to a minute. Throws when the server stays unreachable or rejects the agent. */
+  initialize(signal: AbortSignal): Promise<void>;
+  /**
+   * Runs the sync, mint and renewal loops until `signal` aborts (then resolves). Rejects
+   * with an AgentRejectedError when the server rejects the agent, or when the agent SVID
+   * expires because it could not be renewed.
+   */
+  run(signal: AbortSignal): Promise<void>;
+  /** The agent's current identity. */
+  agentSvid(): AgentSvidState;
+  /** The client the manager uses; its TLS material follows the agent SVID. */
+  readonly client: ServerClient;
+}
+
+/** Creates the manager; nothing runs until initialize() and run(). */
+export function createManager(options: ManagerOptions): Manager {
+  const { cache, client, logger } = options;
+  let agentSvid = options.agentSvid;
+  let lastStoredBundle = agentSvid.bundle;
+  let batchSize = MAX_CSR_BATCH_SIZE;
+  let minting: Promise<void> | undefined;
+  let mintAgain = false;
+  let mintRetry: NodeJS.Timeout | undefined;
+  let fatal: ((error: Error) => void) | undefined;
+  const mintBackoff = createBackoff({ initialMs: 500, maxMs: 12_000, multiplier: 1.5 });
+
+  function storeState(): void {
+    try {
+      writeAgentState(options.dataDir, { svidChain: agentSvid.svidChain, bundle: cache.bundle(), reattestable: agentSvid.reattestable });
+      lastStoredBundle = cache.bundle();
+    } catch (error) {
+      logger.error({ error: (error as Error).message, data_dir: options.dataDir }, "Failed to store the agent state");
+    }
+  }
+
+  async function mintOnce(): Promise<void> {
+    try {
+      const outcome = await mintPendingSvids(client, cache, logger, batchSize);
+      batchSize = Math.min(MAX_CSR_BATCH_SIZE, batchSize * 2);
+      mintBackoff.reset();
+      if (outcome.minted + outcome.failed > 0) {
+        logger.debug({ minted: outcome.minted, failed: outcome.failed }, "Finished minting X509-SVIDs");
+      }
+    } catch (error) {
+      const rejection = asAgentRejection(error);
+      if (rejection !== undefined) {
+        fatal?.(rejection);
+        return;
+      }
+
+      // A smaller batch may get through a server that is overloaded or limits request size.
+      batchSize = Math.max(1, Math.floor(batchSize / 2));
+      const delayMs = mintBackoff.next();
+      logger.error({ ...errorLogFields(error), retry_interval: formatDuration(delayMs) }, "Failed to mint X509-SVIDs; retrying");
+      clearTimeout(mintRetry);
+      mintRetry = setTimeout(requestMint, delayMs);
+      mintRetry.unref();
+    }
+  }
+
+  /** Runs a minting pass now, or right after the running one, and returns when it is done. */
+  function requestMint(): Promise<void> {
+    if (minting !== undefined) {
+      mintAgain = true;
+      return minting;
+    }
+    minting = (async () => {
+      do {
+        mintAgain = false;
+        await mintOnce();
+      } while (mintAgain);
+    })().finally(() => {
+      minting = undefined;
+    });
+    return minting;
+  }
+
+  async function syncOnce(): Promise<void> {
+    const outcome = await synchronize(client, cache, options.trustDomain, logger);
+    if (outcome.cache.bundleChanged && cache.bundle() !== lastStoredBundle) {
+      logger.info({ trust_domain: options.trustDomain }, "Trust bundle changed");
+      storeState();
+      // The next call dials again, so the server is checked against the new roots.
+      client.release();
+    }
+    await requestMint();
+  }
+
+  async function syncLoop(signal: AbortSignal): Promise<void> {
+    const interval = options.syncIntervalMs;
+    const backoff = createBackoff({ initialMs: interval, maxMs: Math.min(8 * 60_000, 48 * interval), multiplier: 1.5 });
+    let delayMs = jitter(Math.min(interval, 5_000));
+
+    while (!signal.aborted) {
+      await sleep(delayMs, signal);
+      if (signal.aborted) {
+        return;
+      }
+
+      try {
+        await syncOnce();
+        backoff.reset();
+        delayMs = jitter(interval);
+      } catch (error) {
+        const rejection = asAgentRejection(error);
+        if (rejection !== undefined) {
+          throw rejection;
+        }
+        delayMs = backoff.next();
+        logger.error({ ...errorLogFields(error), retry_interval: formatDuration(delayMs) }, "Failed to sync with the server; retrying");
+      }
+    }
+  }
+
+  async function rotationLoop(signal: AbortSignal): Promise<void> {
+    const backoff = createBackoff({ initialMs: AGENT_SVID_CHECK_INTERVAL_MS, maxMs: 120_000, multiplier: 1.5 });
+    let delayMs = AGENT_SVID_CHECK_INTERVAL_MS;
+
+    while (!signal.aborted) {
+      await sleep(delayMs, signal);
+      if (signal.aborted || !shouldRotateX509(agentSvid, Date.now())) {
+        continue;
+      }
+
+      try {
+        agentSvid = await renewAgentSvid(agentSvid, client, options.keyManager, options.trustDomain, cache.bundle(), logger);
+        storeState();
+        client.release();
+        backoff.reset();
+        delayMs = AGENT_SVID_CHECK_INTERVAL_MS;
+        logger.info({ spiffe_id: agentSvid.spiffeId, expires_at: new Date(agentSvid.notAfterMs).toISOString() }, "Agent SVID renewed");
+      } catch (error) {
+        const rejection = asAgentRejection(error);
+        if (rejection !== undefined) {
+          throw rejection;
+        }
+        if (Date.now() >= agentSvid.notAfterMs) {
+          throw new Error(`the agent SVID has expired and could not be renewed: ${(error as Error).message}`, { cause: error });
+        }
+        delayMs = backoff.next();
+        logger.error({ ...errorLogFields(error), retry_interval: formatDuration(delayMs) }, "Failed to renew the agent SVID; retrying");
+      }
+    }
+  }
+
+  cache.onMintNeeded(() => {
+    void requestMint();
+  });
+
+  return {
+    client,
+
+    agentSvid: () => agentSvid,
+
+    async initialize(signal) {
+      storeState();
+      const backoff = createBackoff({ initialMs: 1_000, maxMs: 15_000, multiplier: 1.5 });
+      const deadline = Date.now() + INITIAL_SYNC_RETRY_LIMIT_MS;
+
+      for (;;) {
+        try {
+          await syncOnce();
+          return;
+        } catch (error) {
+          const rejection = asAgentRejection(error);
+          if (rejection !== undefined) {
+            throw rejection;
+          }
+          const delayMs = backoff.next();
+          if (signal.aborted || Date.now() + delayMs > deadline) {
+            throw error;
+          }
+          logger.warn({ ...errorLogFields(error), retry_interval: formatDuration(delayMs) }, "Initial sync with the server failed; retrying");
+          await sleep(delayMs, signal);
+        }
+      }
+    },
+
+    async run(signal) {
+      const stop = new AbortController();
+      const onAbort = (): void => stop.abort();
+      signal.addEventListener("abort", onAbort, { once: true });
+
+      try {
+        await new Promise<void>((resolve, reject) => {
+          fatal = (error) => {
+            stop.abort();
+            reject(error);
+          };
+          Promise.all([syncLoop(stop.signal), rotationLoop(stop.signal)]).then(
+            () => resolve(),
+            (error: Error) => fatal?.(error),
+          );
+        });
+      } finally {
+        fatal = undefined;
+        stop.abort();
+        clearTimeout(mintRetry);
+        signal.removeEventListener("abort", onAbort);
+        await minting;
+      }
+    },
+  };
+}
+
+/** Spreads a delay by up to 10 % either way, so agents started together do not sync in step. */
+function jitter(delayMs: number): number {
+  return Math.round(delayMs * (0.9 + 0.2 * Math.random()));
+}
