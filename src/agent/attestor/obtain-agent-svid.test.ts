@@ -1,0 +1,105 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pino } from "pino";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+
+import type { KeyManager, ManagedKey } from "../../../plugins/keymanager/key-manager.js";
+import { createMemoryKeyManager } from "../../../plugins/keymanager/memory.js";
+import { createJoinTokenAttestor } from "../../../plugins/nodeattestor/join-token.js";
+import { createTestRootAuthority, createTestSvid } from "../../workload-api/test-pki.js";
+import type { TestAuthority, TestSvid } from "../../workload-api/test-pki.js";
+import { ServerRpcError } from "../client/rpc-failure.js";
+import { readAgentState, writeAgentState } from "../storage/agent-state.js";
+import { obtainAgentSvid } from "./obtain-agent-svid.js";
+
+const logger = pino({ level: "silent" });
+const TRUST_DOMAIN = "example.org";
+const AGENT_ID = `spiffe://${TRUST_DOMAIN}/spire/agent/join_token/abc`;
+
+let authority: TestAuthority;
+let agentSvid: TestSvid;
+
+beforeAll(async () => {
+  authority = await createTestRootAuthority(TRUST_DOMAIN);
+  agentSvid = await createTestSvid(authority, AGENT_ID);
+});
+
+/** A key manager that already holds `keys`, as the disk plugin does after a restart. */
+function keyManagerWith(keys: ManagedKey[]): KeyManager {
+  return {
+    name: "disk",
+    generateKey: () => Promise.reject(new Error("this test expects no new key")),
+    getKey: async (id) => keys.find((key) => key.id === id),
+    getKeys: async () => keys,
+  };
+}
+
+describe("obtainAgentSvid", () => {
+  const folders: string[] = [];
+  afterEach(() => {
+    for (const folder of folders.splice(0)) rmSync(folder, { recursive: true, force: true });
+  });
+
+  function options(dataDir: string, keyManager: KeyManager, token?: string) {
+    return {
+      dataDir,
+      // Port 1 on loopback refuses connections, so any attempt to attest fails fast.
+      endpoint: { address: "127.0.0.1", port: 1, trustDomain: TRUST_DOMAIN },
+      bootstrapBundle: [authority.certificateDer],
+      insecureBootstrap: false,
+      keyManager,
+      nodeAttestor: createJoinTokenAttestor(token),
+      logger,
+      retryLimitMs: 0,
+    };
+  }
+
+  function makeDataDir(): string {
+    const folder = mkdtempSync(join(tmpdir(), "tessera-agent-state-"));
+    folders.push(folder);
+    return folder;
+  }
+
+  it("reuses a stored SVID whose key is present", async () => {
+    const dataDir = makeDataDir();
+    writeAgentState(dataDir, { svidChain: agentSvid.certChain, bundle: [authority.certificateDer], reattestable: false });
+    const keys = [
+      { id: "agent-svid-A", privateKeyPkcs8: (await createTestSvid(authority, AGENT_ID)).privateKeyPkcs8 },
+      { id: "agent-svid-B", privateKeyPkcs8: agentSvid.privateKeyPkcs8 },
+    ];
+
+    const state = await obtainAgentSvid(options(dataDir, keyManagerWith(keys)));
+
+    expect(state.spiffeId).toBe(AGENT_ID);
+    expect(state.key.id).toBe("agent-svid-B");
+    expect(state.notAfterMs).toBeGreaterThan(Date.now());
+  });
+
+  it("attests when the stored key is gone", async () => {
+    const dataDir = makeDataDir();
+    writeAgentState(dataDir, { svidChain: agentSvid.certChain, bundle: [authority.certificateDer], reattestable: false });
+
+    const error = await obtainAgentSvid(options(dataDir, createMemoryKeyManager(), "token")).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(ServerRpcError);
+    expect((error as ServerRpcError).message).toMatch(/^failed to attest agent: UNAVAILABLE/);
+  });
+
+  it("explains a missing join token", async () => {
+    await expect(obtainAgentSvid(options(makeDataDir(), keyManagerWith([])))).rejects.toThrow(
+      /join token attestation needs a token: set agent.join_token or agent.join_token_file, or pass -joinToken/,
+    );
+  });
+
+  it("rejects a corrupt state file", () => {
+    const dataDir = makeDataDir();
+    writeFileSync(join(dataDir, "agent-data.json"), '{"svid": "not a list"}');
+
+    expect(() => readAgentState(dataDir)).toThrow(/invalid agent state .*agent-data.json: "svid" must be a list of base64 strings; delete the file/);
+  });
+
+  it("reads nothing from an empty data_dir", () => {
+    expect(readAgentState(makeDataDir())).toBeUndefined();
+  });
+});
