@@ -41,7 +41,7 @@ export interface AttestNodeOptions {
  * GetBundle on the same connection then gives the trust bundle the agent adopts, and the
  * new SVID must verify against it.
  *
- * Throws a ServerRpcError for a failed call (its `code` says whether a retry can help),
+ * Throws a ServerRpcError for a failed call (its `code` tells whether a retry can help),
  * or an Error for a missing join token or an SVID that does not check out.
  */
 export async function attestNode(options: AttestNodeOptions): Promise<AgentSvidState> {

@@ -149,7 +149,7 @@ describe("agentCredentials", () => {
     expect(peers).toHaveLength(1);
   });
 
-  it("is refused by a server that requires a client certificate when none is sent", async () => {
+  it("fails without a client certificate", async () => {
     const { endpoint } = await startBundleServer(serverSvid, true);
 
     await expect(getBundle(endpoint, bootstrapCredentials(endpoint, [authority.certificateDer]))).rejects.toMatchObject({

@@ -5,7 +5,7 @@ import { parseTrustDomain } from "../../spiffe/trust-domain.js";
 import type { CachedEntry } from "../cache/cache-types.js";
 
 /**
- * Entry fields the agent asks the server for, in both entry RPCs. The same set as SPIRE's
+ * Entry fields the agent requests from the server, in both entry RPCs. The same set as SPIRE's
  * agent: parent ID, TTLs, DNS names and expiry stay on the server, which applies them when
  * it signs.
  */

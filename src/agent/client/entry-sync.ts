@@ -28,8 +28,8 @@ export interface EntrySyncResult {
 /**
  * Runs the agent side of SyncAuthorizedEntries and returns the agent's new entry set.
  *
- * The first request carries only the output mask. When the server answers with full
- * entries, that list is the whole set. When it answers with pages of revisions (more
+ * The first request carries only the output mask. When the server responds with full
+ * entries, that list is the whole set. When it responds with pages of revisions (more
  * entries than its page size), every ID that is not cached, or is cached with another
  * revision number or another creation time (an entry deleted and recreated under the same
  * ID), is requested by ID in sorted batches of the first page's size, and the full entries

@@ -15,7 +15,7 @@ import { readStream } from "./stream-reader.js";
 /** Deadline of every call to the server, as in SPIRE's agent. */
 export const RPC_TIMEOUT_MS = 30_000;
 
-/** What one BatchNewX509SVID result holds, in the order of the request's parameters. */
+/** One BatchNewX509SVID result; results come in the order of the request's parameters. */
 export interface X509SvidResult {
   entryId: string;
   /** DER chain, leaf first; undefined when the server refused this entry. */

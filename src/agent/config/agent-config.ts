@@ -20,7 +20,8 @@ export interface AgentConfig {
   dataDir: string;
   /** SPIRE level name as given (`DEBUG`, `INFO`, ...); already checked. */
   logLevel: string;
-  logFormat: "json" | "text";
+  /** Always `json` for now: pino writes one JSON object per line. */
+  logFormat: "json";
   /** Log file path; standard output when undefined. */
   logFile?: string;
   serverAddress: string;

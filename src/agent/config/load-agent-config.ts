@@ -155,12 +155,15 @@ function checkLogLevel(level: string): string {
   return level;
 }
 
-function checkLogFormat(format: string): "json" | "text" {
+function checkLogFormat(format: string): "json" {
   const lower = format.toLowerCase();
-  if (lower !== "json" && lower !== "text") {
-    throw new ConfigError(`agent.log_format must be "json" or "text", got ${JSON.stringify(format)}`);
+  if (lower === "json") {
+    return lower;
   }
-  return lower;
+  if (lower === "text") {
+    throw new ConfigError('agent.log_format "text" is not supported yet by tessera-agent; use "json" or leave it unset');
+  }
+  throw new ConfigError(`agent.log_format must be "json", got ${JSON.stringify(format)}`);
 }
 
 function checkSocketPath(path: string): string {

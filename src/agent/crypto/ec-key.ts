@@ -1,5 +1,5 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync } from "node:crypto";
-import type { KeyObject } from "node:crypto";
+import type { KeyObject, X509Certificate } from "node:crypto";
 
 /**
  * Generates an EC P-256 private key and returns it as PKCS#8 DER, the form the agent keeps
@@ -23,4 +23,10 @@ export function pkcs8ToPem(pkcs8: Buffer): string {
 /** Returns the SubjectPublicKeyInfo DER of the public half of a PKCS#8 private key. */
 export function publicKeyDerFromPkcs8(pkcs8: Buffer): Buffer {
   return createPublicKey(privateKeyFromPkcs8(pkcs8)).export({ type: "spki", format: "der" });
+}
+
+/** Tells whether `certificate` certifies the public half of the PKCS#8 private key. */
+export function certificateMatchesKey(certificate: X509Certificate, privateKeyPkcs8: Buffer): boolean {
+  const certified = certificate.publicKey.export({ type: "spki", format: "der" });
+  return certified.equals(publicKeyDerFromPkcs8(privateKeyPkcs8));
 }
