@@ -8,25 +8,16 @@ import type { Datastore } from "./datastore.js";
 import { EntryNotFoundError } from "./entry-store.js";
 import { NodeNotFoundError } from "./node-store.js";
 import { CURRENT_SCHEMA_VERSION } from "./schema.js";
+import { newRegistrationEntry } from "./types.js";
 import type { NewRegistrationEntry } from "./types.js";
 
 function newEntry(overrides: Partial<NewRegistrationEntry> = {}): NewRegistrationEntry {
-  return {
-    id: "",
+  return newRegistrationEntry({
     spiffeId: "spiffe://example.org/web",
     parentId: "spiffe://example.org/spire/agent/join_token/abc",
     selectors: [{ type: "unix", value: "uid:1000" }],
-    x509SvidTtl: 0,
-    jwtSvidTtl: 0,
-    federatesWith: [],
-    admin: false,
-    downstream: false,
-    expiresAt: 0,
-    dnsNames: [],
-    storeSvid: false,
-    hint: "",
     ...overrides,
-  };
+  });
 }
 
 describe("datastore", () => {

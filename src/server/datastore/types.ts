@@ -32,6 +32,28 @@ export interface RegistrationEntry {
 /** The fields a caller supplies to create an entry; `id` may be empty to get a random UUID. */
 export type NewRegistrationEntry = Omit<RegistrationEntry, "revisionNumber" | "createdAt">;
 
+/**
+ * Builds a new entry from the fields that identify it, with every other field at its
+ * default (no TTL override, no federation, not admin or downstream, no expiry).
+ */
+export function newRegistrationEntry(
+  fields: Pick<NewRegistrationEntry, "spiffeId" | "parentId" | "selectors"> & Partial<NewRegistrationEntry>,
+): NewRegistrationEntry {
+  return {
+    id: "",
+    x509SvidTtl: 0,
+    jwtSvidTtl: 0,
+    federatesWith: [],
+    admin: false,
+    downstream: false,
+    expiresAt: 0,
+    dnsNames: [],
+    storeSvid: false,
+    hint: "",
+    ...fields,
+  };
+}
+
 /** Flags naming the entry fields an update replaces; absent or false fields keep their value. */
 export type EntryUpdateMask = Partial<Record<keyof NewRegistrationEntry, boolean>>;
 

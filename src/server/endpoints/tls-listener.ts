@@ -35,6 +35,8 @@ export interface TlsListener {
   peerCertificates(peer: string): Buffer[] | undefined;
   /** Replaces the server certificate for new handshakes (SVID rotation). */
   setIdentity(identity: ServerTlsIdentity): void;
+  /** Stops accepting new connections; open ones keep working until {@link TlsListener.close}. */
+  stopAccepting(): void;
   /** Stops accepting connections and closes open ones. */
   close(): Promise<void>;
 }
@@ -113,11 +115,16 @@ export async function listenTls(options: TlsListenerOptions): Promise<TlsListene
       tlsServer.setSecureContext(secureContextOptions(identity));
     },
 
+    stopAccepting() {
+      if (tlsServer.listening) tlsServer.close();
+    },
+
     async close() {
+      const closed = tlsServer.listening ? new Promise<void>((resolve) => tlsServer.close(() => resolve())) : Promise.resolve();
       injector.destroy();
       for (const socket of sockets.values()) socket.destroy();
       sockets.clear();
-      await new Promise<void>((resolve) => tlsServer.close(() => resolve()));
+      await closed;
     },
   };
 }

@@ -1,0 +1,298 @@
+import { randomUUID } from "node:crypto";
+import { status } from "@grpc/grpc-js";
+import type { ServerDuplexStream } from "@grpc/grpc-js";
+import { agentIdForJoinToken } from "../../spiffe/trust-domain.js";
+import type { AgentHandlers, agentv1 } from "../../proto/index.js";
+import type { CallAuthorizer } from "../authorization/call-authorizer.js";
+import { parseAndVerifyCsr } from "../ca/csr.js";
+import { serialNumberToDecimal } from "../ca/serial-number.js";
+import { EntryIdTakenError } from "../datastore/entry-store.js";
+import { JoinTokenTakenError } from "../datastore/join-token-store.js";
+import { NodeNotFoundError } from "../datastore/node-store.js";
+import { newRegistrationEntry } from "../datastore/types.js";
+import { permissionDenied, rpcError } from "../endpoints/rpc-error.js";
+import { invalidArgument, toRpcError, unary, validating } from "./handler.js";
+import { paginate } from "./pagination.js";
+import {
+  agentToProto,
+  applyAgentMask,
+  idFromProto,
+  idToProto,
+  requireMember,
+  requireWorkloadId,
+  selectorMatchFromProto,
+  selectorsFromProto,
+} from "./proto-convert.js";
+import { selectorSetMatches } from "../../spiffe/selector.js";
+import type { ServerContext } from "./server-context.js";
+import type { types } from "../../proto/index.js";
+
+type AttestStream = ServerDuplexStream<agentv1.AttestAgentRequest__Output, agentv1.AttestAgentResponse>;
+
+/** Maximum length of the version string an agent reports with PostStatus, as in SPIRE. */
+const MAX_AGENT_VERSION_LENGTH = 255;
+
+/**
+ * Implements `spire.api.server.agent.v1.Agent`: join token attestation, agent SVID renewal,
+ * join token creation and agent administration (list, show, ban, evict).
+ */
+export function createAgentService(context: ServerContext, authorizer: CallAuthorizer): AgentHandlers {
+  const log = context.logger.child({ subsystem: "agent_api" });
+  const { datastore, trustDomain } = context;
+
+  async function signAgentSvid(agentId: string, csr: Buffer): Promise<{ svid: types.X509SVID__Output; serialNumber: string }> {
+    const { publicKey } = await parseAndVerifyCsr(csr).catch((error: unknown) =>
+      invalidArgument((error as Error).message),
+    );
+    const chain = await context.ca.signX509Svid({ spiffeId: agentId, publicKey, ttlSeconds: context.agentTtlSeconds });
+    const leaf = chain[0];
+    if (leaf === undefined) throw rpcError(status.INTERNAL, "failed to sign X509 SVID: empty chain");
+    const svid = {
+      cert_chain: chain.map((certificate) => Buffer.from(certificate.rawData)),
+      id: idToProto(agentId),
+      expires_at: Math.floor(leaf.notAfter.getTime() / 1000),
+      hint: "",
+    };
+    return { svid, serialNumber: serialNumberToDecimal(leaf.serialNumber) };
+  }
+
+  function attestJoinToken(token: string): string {
+    const stored = datastore.joinTokens.take(token);
+    if (stored === undefined) {
+      invalidArgument("failed to attest: join token does not exist or has already been used");
+    }
+    if (stored.expiresAt * 1000 < context.now().getTime()) {
+      invalidArgument("join token expired");
+    }
+    try {
+      return agentIdForJoinToken(trustDomain, token);
+    } catch (error) {
+      throw rpcError(status.INTERNAL, `failed to create join token ID: ${(error as Error).message}`);
+    }
+  }
+
+  async function attest(call: AttestStream, request: agentv1.AttestAgentRequest__Output): Promise<void> {
+    const params = request.params;
+    const problem =
+      params === null || params === undefined
+        ? "missing params"
+        : params.data === null
+          ? "missing attestation data"
+          : params.params === null
+            ? "missing X509-SVID parameters"
+            : params.params.csr.length === 0
+              ? "missing CSR"
+              : params.data.type === ""
+                ? "missing attestation data type"
+                : params.data.payload.length === 0
+                  ? "missing attestation data payload"
+                  : undefined;
+    if (problem !== undefined || params === null || params === undefined || params.data === null || params.params === null) {
+      invalidArgument(`malformed param: ${problem ?? "missing params"}`);
+    }
+
+    const attestationType = params.data.type;
+    if (attestationType !== "join_token") {
+      throw rpcError(
+        status.FAILED_PRECONDITION,
+        `error getting node attestor: could not find node attestor type "${attestationType}"`,
+      );
+    }
+
+    const agentId = attestJoinToken(params.data.payload.toString("utf8"));
+    const existing = datastore.nodes.get(agentId);
+    if (existing !== undefined && existing.certSerialNumber === "") {
+      throw rpcError(status.PERMISSION_DENIED, "failed to attest: agent is banned");
+    }
+
+    const { svid, serialNumber } = await signAgentSvid(agentId, params.params.csr);
+    datastore.nodes.recordAttestation(
+      {
+        spiffeId: agentId,
+        attestationType,
+        certSerialNumber: serialNumber,
+        certNotAfter: svid.expires_at,
+        newCertSerialNumber: "",
+        newCertNotAfter: 0,
+        canReattest: false,
+        agentVersion: "",
+      },
+      [],
+    );
+
+    log.info(
+      { agent_id: agentId, node_attestor_type: attestationType, address: call.getPeer() },
+      "Agent attestation request completed",
+    );
+    call.write({ result: { svid, reattestable: false } });
+    call.end();
+  }
+
+  return {
+    AttestAgent(call: AttestStream) {
+      let started = false;
+      const fail = (error: unknown): void => {
+        call.emit("error", toRpcError(log, "AttestAgent", error));
+      };
+
+      call.on("data", (request: agentv1.AttestAgentRequest__Output) => {
+        // Join token attestation has no challenge, so only the first message matters.
+        if (started) return;
+        started = true;
+        attest(call, request).catch(fail);
+      });
+      call.on("end", () => {
+        if (!started) {
+          fail(rpcError(status.INVALID_ARGUMENT, "failed to receive request from stream: the stream ended without a request"));
+        }
+      });
+      call.on("error", () => undefined);
+    },
+
+    RenewAgent: unary(log, "RenewAgent", async (call) => {
+      const agentId = authorizer.agent(call);
+      const node = datastore.nodes.get(agentId);
+      if (node === undefined) throw rpcError(status.NOT_FOUND, "agent not found");
+      if (node.canReattest) {
+        throw permissionDenied("AGENT_MUST_REATTEST", "agent must reattest instead of renew");
+      }
+
+      log.info({ agent_id: agentId }, "Renewing agent SVID");
+      const params = call.request.params;
+      if (params === null) invalidArgument("params cannot be nil");
+      if (params.csr.length === 0) invalidArgument("missing CSR");
+
+      const { svid, serialNumber } = await signAgentSvid(agentId, params.csr);
+      datastore.nodes.setNewCertificate(agentId, serialNumber, svid.expires_at);
+      return { svid };
+    }),
+
+    PostStatus: unary(log, "PostStatus", (call) => {
+      const agentId = authorizer.agent(call);
+      const version = call.request.agent_version;
+      if (version.length > MAX_AGENT_VERSION_LENGTH) {
+        invalidArgument(`agent version is too long (max ${MAX_AGENT_VERSION_LENGTH} characters)`);
+      }
+      if (version !== "") datastore.nodes.setAgentVersion(agentId, version);
+      return {};
+    }),
+
+    CreateJoinToken: unary(log, "CreateJoinToken", (call) => {
+      authorizer.admin(call);
+      const request = call.request;
+      if (request.ttl < 1) invalidArgument("ttl is required, you must provide one");
+
+      let agentId: string | undefined;
+      if (request.agent_id !== null) {
+        agentId = validating("invalid agent ID", () => {
+          const id = idFromProto(request.agent_id, "agent ID");
+          requireWorkloadId(id, trustDomain, "agent ID");
+          return id;
+        });
+      }
+
+      const token = request.token === "" ? randomUUID() : request.token;
+      const joinTokenAgentId = validating("invalid token", () => agentIdForJoinToken(trustDomain, token));
+      const expiresAt = Math.floor(context.now().getTime() / 1000) + request.ttl;
+
+      try {
+        datastore.transaction(() => {
+          datastore.joinTokens.create({ token, expiresAt });
+          if (agentId !== undefined) {
+            datastore.entries.createOrReturn(
+              newRegistrationEntry({
+                spiffeId: agentId,
+                parentId: joinTokenAgentId,
+                selectors: [{ type: "spiffe_id", value: joinTokenAgentId }],
+              }),
+              context.now(),
+            );
+          }
+        });
+      } catch (error) {
+        if (error instanceof JoinTokenTakenError) throw rpcError(status.ALREADY_EXISTS, error.message);
+        if (error instanceof EntryIdTakenError) throw rpcError(status.ALREADY_EXISTS, error.message);
+        throw rpcError(status.INTERNAL, `failed to create token: ${(error as Error).message}`);
+      }
+
+      log.info({ spiffe_id: agentId, expires_at: expiresAt }, "Join token created");
+      return { value: token, expires_at: expiresAt };
+    }),
+
+    ListAgents: unary(log, "ListAgents", (call) => {
+      authorizer.admin(call);
+      const { filter, output_mask: mask, page_size: pageSize, page_token: pageToken } = call.request;
+
+      let nodes = datastore.nodes.list();
+      if (filter !== null) {
+        const selectorMatch = filter.by_selector_match;
+        const wanted = selectorMatch === null ? [] : validating("failed to parse selectors", () => selectorsFromProto(selectorMatch.selectors));
+        nodes = nodes.filter((node) => {
+          if (filter.by_attestation_type !== "" && node.attestationType !== filter.by_attestation_type) return false;
+          if (filter.by_banned !== null && node.banned !== filter.by_banned.value) return false;
+          if (filter.by_can_reattest !== null && node.canReattest !== filter.by_can_reattest.value) return false;
+          if (selectorMatch !== null) {
+            return selectorSetMatches(node.selectors, wanted, selectorMatchFromProto(selectorMatch.match));
+          }
+          return true;
+        });
+      }
+
+      const page = validating("invalid request", () => paginate(nodes, pageSize, pageToken));
+      return {
+        agents: page.items.map((node) => applyAgentMask(agentToProto(node), mask)),
+        next_page_token: page.nextPageToken,
+      };
+    }),
+
+    CountAgents: unary(log, "CountAgents", (call) => {
+      authorizer.admin(call);
+      return { count: datastore.nodes.list().length };
+    }),
+
+    GetAgent: unary(log, "GetAgent", (call) => {
+      authorizer.admin(call);
+      const agentId = requireAgentId(call.request.id);
+      const node = datastore.nodes.getWithSelectors(agentId);
+      if (node === undefined) throw rpcError(status.NOT_FOUND, "agent not found");
+      return applyAgentMask(agentToProto(node), call.request.output_mask);
+    }),
+
+    BanAgent: unary(log, "BanAgent", (call) => {
+      authorizer.admin(call);
+      const agentId = requireAgentId(call.request.id);
+      try {
+        datastore.nodes.ban(agentId);
+      } catch (error) {
+        if (error instanceof NodeNotFoundError) throw rpcError(status.NOT_FOUND, "agent not found");
+        throw error;
+      }
+      log.info({ spiffe_id: agentId }, "Agent banned");
+      return {};
+    }),
+
+    DeleteAgent: unary(log, "DeleteAgent", (call) => {
+      authorizer.admin(call);
+      const agentId = requireAgentId(call.request.id);
+      try {
+        datastore.nodes.delete(agentId);
+      } catch (error) {
+        if (error instanceof NodeNotFoundError) throw rpcError(status.NOT_FOUND, "agent not found");
+        throw error;
+      }
+      log.info({ spiffe_id: agentId }, "Agent deleted");
+      return {};
+    }),
+  };
+
+  function requireAgentId(id: types.SPIFFEID__Output | null): string {
+    return validating("invalid agent ID", () => {
+      const agentId = idFromProto(id, "agent ID");
+      requireMember(agentId, trustDomain, "agent ID");
+      if (!agentId.startsWith(`spiffe://${trustDomain}/spire/agent/`)) {
+        throw new Error(`"${agentId}" is not in the agent namespace "/spire/agent/"`);
+      }
+      return agentId;
+    });
+  }
+}

@@ -1,0 +1,18 @@
+import type { Logger } from "../../common/log.js";
+import type { CaManager } from "../ca/ca-manager.js";
+import type { Datastore } from "../datastore/datastore.js";
+
+/** The state the API services share: the trust domain, the store, the CA and the settings. */
+export interface ServerContext {
+  trustDomain: string;
+  datastore: Datastore;
+  ca: CaManager;
+  logger: Logger;
+  /** TTL of agent SVIDs issued by AttestAgent and RenewAgent, in seconds. */
+  agentTtlSeconds: number;
+  /** TTL of workload X.509-SVIDs whose entry sets none, in seconds. */
+  defaultX509SvidTtlSeconds: number;
+  /** Most entries SyncAuthorizedEntries sends whole before switching to revision pages (SPIRE: 500). */
+  syncPageSize: number;
+  now: () => Date;
+}
