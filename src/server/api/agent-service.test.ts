@@ -1,4 +1,5 @@
 import { status } from "@grpc/grpc-js";
+import type { ServiceError } from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import { createCsr } from "../../agent/crypto/csr.js";
 import { generateEcP256Pkcs8 } from "../../agent/crypto/ec-key.js";
@@ -19,6 +20,15 @@ describe("agent service", () => {
     const server = await startTestServer(overrides);
     servers.push(server);
     return server;
+  }
+
+  async function attestError(server: TestServer, token: string, csr?: Buffer): Promise<ServiceError> {
+    try {
+      await server.attest(token, csr);
+    } catch (error) {
+      return error as ServiceError;
+    }
+    throw new Error("attestation succeeded but was expected to fail");
   }
 
   async function renew(server: TestServer, agent: TestAgent): Promise<TestAgent> {
@@ -72,7 +82,7 @@ describe("agent service", () => {
       const token = await server.createJoinToken();
       await server.attest(token);
 
-      const error = await server.attest(token).catch((failure: unknown) => failure as { code: number; details: string });
+      const error = await attestError(server, token);
 
       expect(error.code).toBe(status.INVALID_ARGUMENT);
       expect(error.details).toBe("failed to attest: join token does not exist or has already been used");
@@ -83,7 +93,7 @@ describe("agent service", () => {
       const token = await server.createJoinToken({ ttl: 1 });
       await new Promise((resolve) => setTimeout(resolve, 2100));
 
-      const error = await server.attest(token).catch((failure: unknown) => failure as { code: number; details: string });
+      const error = await attestError(server, token);
 
       expect(error.code).toBe(status.INVALID_ARGUMENT);
       expect(error.details).toBe("join token expired");
@@ -96,7 +106,7 @@ describe("agent service", () => {
       await call((done) => server.admin.agent.BanAgent({ id: { trust_domain: "example.org", path: new URL(agent.agentId).pathname } }, done));
       await server.createJoinToken({ token: "reused-token" });
 
-      const error = await server.attest("reused-token").catch((failure: unknown) => failure as { code: number; details: string });
+      const error = await attestError(server, "reused-token");
 
       expect(error.code).toBe(status.PERMISSION_DENIED);
       expect(error.details).toBe("failed to attest: agent is banned");
@@ -108,7 +118,7 @@ describe("agent service", () => {
       const csr = createCsr(generateEcP256Pkcs8());
       csr[csr.length - 5] = (csr[csr.length - 5] as number) ^ 0xff;
 
-      const error = await server.attest(token, csr).catch((failure: unknown) => failure as { code: number; details: string });
+      const error = await attestError(server, token, csr);
 
       expect(error.code).toBe(status.INVALID_ARGUMENT);
       expect(error.details).toMatch(/CSR/);

@@ -7,7 +7,7 @@ import { createCsr } from "../../agent/crypto/csr.js";
 import { generateEcP256Pkcs8, pkcs8ToPem } from "../../agent/crypto/ec-key.js";
 import { createLogger } from "../../common/log.js";
 import { AgentClient, BundleClient, EntryClient, SvidClient } from "../../proto/index.js";
-import type { agentv1, types } from "../../proto/index.js";
+import type { agentv1, entryv1, types } from "../../proto/index.js";
 import { certificatesToPem } from "../../spiffe/bundle.js";
 import { SERVER_DEFAULTS } from "../config/server-config.js";
 import type { ServerConfig } from "../config/server-config.js";
@@ -23,6 +23,23 @@ export interface TestAgent {
   keyPkcs8: Buffer;
 }
 
+/** The entry fields tests set; IDs are SPIFFE ID strings. */
+export interface EntryFields {
+  spiffeId: string;
+  parentId: string;
+  selectors?: { type: string; value: string }[];
+  x509SvidTtl?: number;
+  dnsNames?: string[];
+  hint?: string;
+  federatesWith?: string[];
+}
+
+/** Converts a SPIFFE ID string to the API's `{trust_domain, path}` form. */
+export function protoId(id: string): types.SPIFFEID {
+  const url = new URL(id);
+  return { trust_domain: url.host, path: url.pathname === "/" ? "" : url.pathname };
+}
+
 /** A tessera-server started in this process on a free port, with clients for tests. */
 export interface TestServer {
   server: RunningServer;
@@ -35,12 +52,14 @@ export interface TestServer {
   bundlePem(): Promise<string>;
   /** Creates a join token over the admin API. */
   createJoinToken(options?: { ttl?: number; token?: string; agentId?: string }): Promise<string>;
+  /** Creates an entry over the admin API and returns its ID; `selectors` default to one unix selector. */
+  createEntry(fields: EntryFields): Promise<string>;
   /** Attests over TLS without a client certificate, as an agent does. */
   attest(token: string, csr?: Buffer): Promise<TestAgent>;
   /** Clients that authenticate with the agent's SVID. */
   agentClients(agent: TestAgent): Promise<{ agent: AgentClient; svid: SvidClient; entry: EntryClient; bundle: BundleClient }>;
   /** Clients without a client certificate. */
-  anonymousClients(): Promise<{ agent: AgentClient; bundle: BundleClient }>;
+  anonymousClients(): Promise<{ agent: AgentClient; entry: EntryClient; bundle: BundleClient }>;
   stop(): Promise<void>;
 }
 
@@ -110,12 +129,29 @@ export async function startTestServer(overrides: Partial<ServerConfig> = {}): Pr
 
     async createJoinToken(options = {}) {
       const request: agentv1.CreateJoinTokenRequest = { ttl: options.ttl ?? 600, token: options.token ?? "" };
-      if (options.agentId !== undefined) {
-        const url = new URL(options.agentId);
-        request.agent_id = { trust_domain: url.host, path: url.pathname };
-      }
+      if (options.agentId !== undefined) request.agent_id = protoId(options.agentId);
       const token = await call<types.JoinToken__Output>((done) => admin.agent.CreateJoinToken(request, done));
       return token.value;
+    },
+
+    async createEntry(fields) {
+      const entry: types.Entry = {
+        spiffe_id: protoId(fields.spiffeId),
+        parent_id: protoId(fields.parentId),
+        selectors: fields.selectors ?? [{ type: "unix", value: "uid:1000" }],
+        x509_svid_ttl: fields.x509SvidTtl ?? 0,
+        dns_names: fields.dnsNames ?? [],
+        hint: fields.hint ?? "",
+        federates_with: fields.federatesWith ?? [],
+      };
+      const response = await call<entryv1.BatchCreateEntryResponse__Output>((done) =>
+        admin.entry.BatchCreateEntry({ entries: [entry] }, done),
+      );
+      const result = response.results[0];
+      if (result?.status?.code !== 0 || result.entry === null) {
+        throw new Error(`failed to create entry ${fields.spiffeId}: ${result?.status?.message ?? "no result"}`);
+      }
+      return result.entry.id;
     },
 
     async attest(token, csr) {
@@ -152,6 +188,7 @@ export async function startTestServer(overrides: Partial<ServerConfig> = {}): Pr
       const channelCredentials = await tlsCredentials();
       return {
         agent: track(new AgentClient(target, channelCredentials, channelOptions)),
+        entry: track(new EntryClient(target, channelCredentials, channelOptions)),
         bundle: track(new BundleClient(target, channelCredentials, channelOptions)),
       };
     },
