@@ -1,6 +1,7 @@
 import { status } from "@grpc/grpc-js";
 import type { ClientDuplexStream, ServiceError } from "@grpc/grpc-js";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { ENTRY_OUTPUT_MASK } from "../../agent/client/entry-convert.js";
 import type { EntryClient, entryv1, types } from "../../proto/index.js";
 import { call, callError, protoId, startTestServer } from "../test-support/server-harness.js";
 import type { TestAgent, TestServer } from "../test-support/server-harness.js";
@@ -30,17 +31,8 @@ function openSync(client: EntryClient) {
   };
 }
 
-const AGENT_MASK: types.EntryMask = {
-  spiffe_id: true,
-  selectors: true,
-  federates_with: true,
-  admin: true,
-  downstream: true,
-  revision_number: true,
-  store_svid: true,
-  hint: true,
-  created_at: true,
-};
+/** The mask the agent sends, so these tests exercise what real agents receive. */
+const AGENT_MASK = ENTRY_OUTPUT_MASK;
 
 describe("entry service", () => {
   let server: TestServer;

@@ -36,7 +36,7 @@ describe("SVID service", () => {
       dnsNames: ["web.example.org"],
       hint: "external",
     });
-    // The CSR asks for another identity; the server must ignore it and use the entry's.
+    // The CSR requests another identity, which the server must ignore in favour of the entry's.
     const csr = createCsr(generateEcP256Pkcs8(), "spiffe://example.org/admin");
 
     const [result] = await batchNew([{ entry_id: entryId, csr }]);
