@@ -117,4 +117,22 @@ describe("createCaManager", () => {
 
     expect(await leaf?.verify({ publicKey: issuer.certificate.publicKey, signatureOnly: true })).toBe(true);
   });
+
+  it("activates the prepared CA when the active one expired during downtime", async () => {
+    const folder = makeFolder();
+    const keysFolder = join(folder, "keys");
+    let clock = Date.now();
+    const first = await start(folder, createDiskKeyManager(keysFolder), () => new Date(clock));
+    clock += 310_000;
+    await first.manager.rotate();
+    const preparedSlot = first.datastore.caJournal.list().find((slot) => slot.status === "prepared");
+    first.datastore.close();
+    stores.length = 0;
+
+    clock += 300_000;
+    const second = await start(folder, createDiskKeyManager(keysFolder), () => new Date(clock));
+
+    expect(preparedSlot).toBeDefined();
+    expect(Buffer.from(second.manager.active().certificate.rawData).equals(preparedSlot?.certificate as Buffer)).toBe(true);
+  });
 });

@@ -63,7 +63,14 @@ export async function createCaManager(options: CaManagerOptions): Promise<CaMana
   let active = await loadSlot(journal.find((slot) => slot.status === "active"));
   let prepared = await loadSlot(journal.find((slot) => slot.status === "prepared"));
 
-  if (active === undefined) {
+  if (active === undefined && prepared !== undefined) {
+    // The active CA expired or lost its key while the server was down, but the next one
+    // was already published: activate it rather than making a third.
+    active = prepared;
+    prepared = undefined;
+    options.datastore.caJournal.put({ slot: active.slot, certificate: certificateDer(active), status: "active" });
+    log.info({ slot: active.slot, ...describeAuthority(active.authority) }, "X509 CA activated");
+  } else if (active === undefined) {
     active = await createAuthority("A", "active");
     prepared = undefined;
     log.info({ slot: active.slot, ...describeAuthority(active.authority) }, "X509 CA activated");
