@@ -195,6 +195,8 @@ describe.skipIf(!serverBinExists)("tessera-agent with tessera-server", () => {
   let server: RunningServer;
   let bundlePath: string;
   const agents: AgentProcess[] = [];
+  /** Agent ID of the first agent, which the later cases restart and inspect. */
+  let mainAgentId = "";
 
   async function createEntry(parentId: string, spiffeId: string, selector: string): Promise<string> {
     const output = await server.cli(["entry", "create", "-parentID", parentId, "-spiffeID", spiffeId, "-selector", selector]);
@@ -224,18 +226,24 @@ describe.skipIf(!serverBinExists)("tessera-agent with tessera-server", () => {
     const agent = spawnAgent(agentFolder, agentConfig({ folder: agentFolder, serverPort, bundlePath, keyManager: "disk" }), ["-joinToken", joinToken]);
     agents.push(agent);
 
+    // The server names the agent after its token; the token's -spiffeID is an alias whose entries the agent gets.
+    mainAgentId = `spiffe://${trustDomain}/spire/agent/join_token/${joinToken}`;
     const attested = await agent.waitForLog((line) => line.msg === "Node attestation was successful");
-    expect(attested.spiffe_id).toBe(nodeId);
-    const listening = await agent.waitForLog((line) => line.msg === "Workload API listening");
+    expect(attested.spiffe_id).toBe(mainAgentId);
+    const listening = await agent.waitForLog((line) => line.msg === "Workload API socket listening");
     expect(listening.socket_path).toBe(agent.socketPath);
 
     const first = await fetchSvids(agent.socketPath);
     expect(first.map((svid) => svid.spiffe_id)).toEqual([`spiffe://${trustDomain}/workload/a`]);
     expect(leafOf(first[0]!).subjectAltName).toBe(`URI:spiffe://${trustDomain}/workload/a`);
 
-    await createEntry(nodeId, `spiffe://${trustDomain}/workload/b`, `unix:uid:${uid}`);
+    const entryB = await createEntry(nodeId, `spiffe://${trustDomain}/workload/b`, `unix:uid:${uid}`);
     const both = await fetchUntil(agent.socketPath, (svids) => svids.length === 2);
     expect(both.map((svid) => svid.spiffe_id).sort()).toEqual([`spiffe://${trustDomain}/workload/a`, `spiffe://${trustDomain}/workload/b`]);
+
+    await server.cli(["entry", "delete", "-entryID", entryB]);
+    const afterDelete = await fetchUntil(agent.socketPath, (svids) => svids.length === 1);
+    expect(afterDelete.map((svid) => svid.spiffe_id)).toEqual([`spiffe://${trustDomain}/workload/a`]);
 
     const unrelated = await createEntry(nodeId, `spiffe://${trustDomain}/workload/other-uid`, "unix:uid:4242");
     expect(unrelated).not.toBe("");
@@ -254,7 +262,7 @@ describe.skipIf(!serverBinExists)("tessera-agent with tessera-server", () => {
     expect(agent.lines.some((line) => line.msg === "Renewing X509-SVID")).toBe(true);
 
     const agentRenewed = await agent.waitForLog((line) => line.msg === "Agent SVID renewed", 25_000);
-    expect(agentRenewed.spiffe_id).toBe(`spiffe://${trustDomain}/node/main`);
+    expect(agentRenewed.spiffe_id).toBe(mainAgentId);
     // The renewed agent SVID must work for later calls: a new entry still arrives.
     await createEntry(`spiffe://${trustDomain}/node/main`, `spiffe://${trustDomain}/workload/after-renewal`, `unix:uid:${uid}`);
     const after = await fetchUntil(agent.socketPath, (svids) => svids.some((svid) => svid.spiffe_id.endsWith("/after-renewal")));
@@ -293,8 +301,8 @@ describe.skipIf(!serverBinExists)("tessera-agent with tessera-server", () => {
     agents.push(agent);
 
     const reused = await agent.waitForLog((line) => line.msg === "Reusing the agent SVID stored in data_dir");
-    expect(reused.spiffe_id).toBe(`spiffe://${trustDomain}/node/main`);
-    await agent.waitForLog((line) => line.msg === "Workload API listening");
+    expect(reused.spiffe_id).toBe(mainAgentId);
+    await agent.waitForLog((line) => line.msg === "Workload API socket listening");
     expect((await fetchSvids(agent.socketPath)).length).toBeGreaterThan(0);
     expect(await stopAgent(agent)).toBe(0);
   });
@@ -313,7 +321,9 @@ describe.skipIf(!serverBinExists)("tessera-agent with tessera-server", () => {
 
     expect(await second.exited).toBe(1);
     const failure = second.lines.find((line) => line.msg === "Agent failed");
-    expect(failure?.status_code).toBe("PERMISSION_DENIED");
+    // SPIRE's server answers a used or unknown token with InvalidArgument, and so does Tessera's.
+    expect(failure?.status_code).toBe("INVALID_ARGUMENT");
+    expect(String(failure?.error)).toContain("join token does not exist or has already been used");
     expect(second.lines.filter((line) => line.msg === "Node attestation failed; retrying")).toEqual([]);
     expect(existsSync(second.socketPath)).toBe(false);
   });
@@ -328,8 +338,28 @@ describe.skipIf(!serverBinExists)("tessera-agent with tessera-server", () => {
     agents.push(agent);
 
     const attested = await agent.waitForLog((line) => line.msg === "Node attestation was successful");
-    expect(attested.spiffe_id).toBe(nodeId);
-    await agent.waitForLog((line) => line.msg === "Workload API listening");
+    expect(attested.spiffe_id).toBe(`spiffe://${trustDomain}/spire/agent/join_token/${joinToken}`);
+    await agent.waitForLog((line) => line.msg === "Workload API socket listening");
     expect((await fetchSvids(agent.socketPath)).map((svid) => svid.spiffe_id)).toEqual([`spiffe://${trustDomain}/workload/insecure`]);
+  });
+
+  it("exits and forgets its SVID when banned", async () => {
+    const nodeId = `spiffe://${trustDomain}/node/banned`;
+    const { joinToken } = await prepareAgentAttestation(server, nodeId, bundlePath);
+    const agentFolder = join(folder, "banned");
+    const agentId = `spiffe://${trustDomain}/spire/agent/join_token/${joinToken}`;
+    const agent = spawnAgent(agentFolder, agentConfig({ folder: agentFolder, serverPort, bundlePath, keyManager: "disk" }), ["-joinToken", joinToken]);
+    agents.push(agent);
+    await agent.waitForLog((line) => line.msg === "Workload API socket listening");
+    expect(existsSync(join(agentFolder, "data", "agent-data.json"))).toBe(true);
+
+    await server.cli(["agent", "ban", "-spiffeID", agentId]);
+
+    expect(await agent.exited).toBe(1);
+    const banned = agent.lines.find((line) => line.msg === "Agent is banned: removing SVID and shutting down");
+    expect(banned?.reason).toBe("AGENT_BANNED");
+    expect(banned?.spiffe_id).toBe(agentId);
+    expect(existsSync(join(agentFolder, "data", "agent-data.json"))).toBe(false);
+    expect(existsSync(agent.socketPath)).toBe(false);
   });
 });

@@ -20,14 +20,12 @@ import type { Manager } from "./manager/manager.js";
 import { createManager } from "./manager/manager.js";
 import { removeAgentState } from "./storage/agent-state.js";
 
-/** Message logged once the Workload API socket accepts connections; scripts may wait for it. */
-export const WORKLOAD_API_LISTENING_MESSAGE = "Workload API listening";
-
 /**
  * Runs the agent until `signal` aborts: obtains the agent SVID (stored or by node
  * attestation), syncs entries and mints SVIDs once, serves the Workload API on
- * `config.socketPath`, then keeps syncing. On abort it closes the socket (removing the
- * file) and resolves.
+ * `config.socketPath`, then keeps syncing. The endpoint logs "Workload API socket
+ * listening" (field `socket_path`) once the socket accepts connections. On abort it closes
+ * the socket (removing the file) and resolves.
  *
  * Rejects when start-up fails or the server rejects the agent. A rejection deletes the
  * stored SVID, so the next start attests again (with new credentials for join_token).
@@ -88,7 +86,6 @@ export async function runAgent(config: AgentConfig, logger: Logger, signal: Abor
       attestors: createWorkloadAttestors(config),
       logger,
     });
-    logger.info({ socket_path: config.socketPath }, WORKLOAD_API_LISTENING_MESSAGE);
 
     await manager.run(signal);
   } catch (error) {
