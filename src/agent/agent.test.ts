@@ -57,6 +57,7 @@ function agentConfig(options: {
   bundlePath?: string;
   keyManager?: "memory" | "disk";
   extraAgent?: string[];
+  syncInterval?: string;
 }): string {
   const bootstrap = options.bundlePath === undefined ? "insecure_bootstrap = true" : `trust_bundle_path = "${options.bundlePath}"`;
   const keyManager =
@@ -72,7 +73,7 @@ function agentConfig(options: {
   ${bootstrap}
   trust_domain = "${trustDomain}"
   experimental {
-    sync_interval = "500ms"
+    sync_interval = "${options.syncInterval ?? "500ms"}"
   }
   ${(options.extraAgent ?? []).join("\n  ")}
 }
@@ -361,5 +362,26 @@ describe.skipIf(!serverBinExists)("tessera-agent with tessera-server", () => {
     expect(banned?.spiffe_id).toBe(agentId);
     expect(existsSync(join(agentFolder, "data", "agent-data.json"))).toBe(false);
     expect(existsSync(agent.socketPath)).toBe(false);
+  });
+
+  it("mints at once for a workload beyond the cache limit", async () => {
+    const nodeId = `spiffe://${trustDomain}/node/small-cache`;
+    const { joinToken } = await prepareAgentAttestation(server, nodeId, bundlePath);
+    const ids = ["one", "two", "three"].map((name) => `spiffe://${trustDomain}/small-cache/${name}`);
+    for (const id of ids) await createEntry(nodeId, id, `unix:uid:${uid}`);
+    const agentFolder = join(folder, "small-cache");
+    // The cache prefetches one SVID of the four entries (three plus the node alias), so the
+    // rest must be minted when the workload asks, long before the next sync an hour away.
+    const config = agentConfig({ folder: agentFolder, serverPort, bundlePath, extraAgent: ["x509_svid_cache_max_size = 1"], syncInterval: "1h" });
+    const agent = spawnAgent(agentFolder, config, ["-joinToken", joinToken]);
+    agents.push(agent);
+    await agent.waitForLog((line) => line.msg === "Workload API socket listening");
+    const mintedBeforeFetch = agent.lines.filter((line) => line.msg === "Creating X509-SVID").length;
+
+    const svids = await fetchSvids(agent.socketPath);
+
+    expect(mintedBeforeFetch).toBe(1);
+    expect(svids.map((svid) => svid.spiffe_id).sort()).toEqual([...ids].sort());
+    expect(agent.lines.filter((line) => line.msg === "Synchronized entries with the server")).toHaveLength(1);
   });
 });
