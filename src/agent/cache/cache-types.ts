@@ -19,7 +19,7 @@ export interface CachedEntry {
   hint: string;
   /** Unix seconds; 0 when the server did not send it. */
   createdAt: number;
-  /** When true, the SVID is minted only once a workload asks for it. */
+  /** When true, the SVID is minted only once a workload requests it. */
   disableX509SvidPrefetch: boolean;
 }
 

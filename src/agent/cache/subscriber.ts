@@ -14,7 +14,7 @@ export interface Subscriber {
   refresh(): void;
 }
 
-/** What a subscriber needs from the cache that owns it. */
+/** Callbacks a subscriber needs from the cache that owns it. */
 export interface SubscriberHooks {
   view(): CacheView;
   /** Called while `ready()` waits for SVIDs that are not minted yet. */

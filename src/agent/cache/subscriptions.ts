@@ -27,7 +27,15 @@ export function matchingEntries(view: CacheView, selectors: readonly Selector[])
       matching.push(entry);
     }
   }
-  return matching.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return matching.sort(compareEntryIds);
+}
+
+/** Orders entries by ID in code unit order, as SPIRE's Go sort orders strings by bytes for ASCII IDs. */
+export function compareEntryIds(a: { id: string }, b: { id: string }): number {
+  if (a.id === b.id) {
+    return 0;
+  }
+  return a.id < b.id ? -1 : 1;
 }
 
 /** Tells whether every entry in `entries` has an SVID in the cache. */

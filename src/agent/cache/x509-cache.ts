@@ -7,7 +7,7 @@ import { entryFieldsEqual, sameDerList } from "./compare.js";
 import type { Subscriber } from "./subscriber.js";
 import { createSubscriber } from "./subscriber.js";
 import type { CacheView } from "./subscriptions.js";
-import { matchingEntries } from "./subscriptions.js";
+import { compareEntryIds, matchingEntries } from "./subscriptions.js";
 
 /** Default soft limit on cached workload SVIDs (`x509_svid_cache_max_size`), as in SPIRE. */
 export const DEFAULT_X509_SVID_CACHE_MAX_SIZE = 1000;
@@ -230,7 +230,7 @@ export function createX509Cache(options: X509CacheOptions): X509Cache {
       const pending: PendingMint[] = [];
       let prefetchRoom = maxSvids - svids.size;
 
-      for (const entry of [...entries.values()].sort((a, b) => (a.id < b.id ? -1 : 1))) {
+      for (const entry of [...entries.values()].sort(compareEntryIds)) {
         const svid = svids.get(entry.id);
         if (svid === undefined) {
           if (active.has(entry.id)) {

@@ -65,6 +65,10 @@ export async function run(args: string[]): Promise<number> {
       return 0;
     }
     logger.error(errorLogFields(error), "Agent failed");
+    if (config.logFile !== undefined) {
+      // The log goes to a file, so say on the terminal why the process ends.
+      process.stderr.write(`${COMMAND}: ${(error as Error).message}\n`);
+    }
     return 1;
   } finally {
     process.off("SIGINT", onSignal);

@@ -3,10 +3,10 @@ import { join } from "node:path";
 
 import { writeFileAtomic } from "../../common/atomic-write.js";
 
-/** File inside data_dir that holds the agent SVID and bundle between restarts (SPIRE uses the same name). */
+/** File inside data_dir that stores the agent SVID and bundle between restarts (SPIRE uses the same name). */
 export const AGENT_STATE_FILE = "agent-data.json";
 
-/** What the agent keeps in data_dir: certificates only; the private key stays with the KeyManager. */
+/** The agent state kept in data_dir: certificates only, because the private key stays with the KeyManager. */
 export interface StoredAgentState {
   /** Agent SVID chain, DER, leaf first. */
   svidChain: Buffer[];
