@@ -11,7 +11,10 @@ export interface X509Roots {
 
 /**
  * Converts a bundle from the server into its X.509 roots. Throws when the trust domain
- * name is invalid or the bundle has no X.509 authority. Tainted authorities are kept.
+ * name is invalid or the bundle has no X.509 authority.
+ *
+ * NOTE: tainted authorities are kept as roots, and SVIDs they signed are not re-minted
+ * early, unlike SPIRE's agent; they are renewed at their normal half-life.
  */
 export function x509RootsFromProto(bundle: types.Bundle__Output): X509Roots {
   const trustDomain = parseTrustDomain(bundle.trust_domain);
