@@ -1,3 +1,4 @@
+import { mkdirSync } from "node:fs";
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { join } from "node:path";
 import { writeFileAtomic } from "../../common/atomic-write.js";
@@ -152,9 +153,16 @@ export function formatX509Json(response: workload.X509SVIDResponse__Output): str
  * Writes each SVID to `folder` with spire-agent's file names: `svid.<i>.pem` (chain,
  * leaf first), `svid.<i>.key` (PKCS#8 PEM, mode 0600), `bundle.<i>.pem` and
  * `federated_bundle.<i>.<j>.pem` (trust domains in sorted order). Files are replaced
- * atomically. Returns one progress line per file, in the order written.
+ * atomically, and `folder` is created (mode 0700, as it receives private keys) when it
+ * does not exist. Returns one progress line per file, in the order written.
  */
 export function writeX509Files(fetched: FetchedX509Response, folder: string): string[] {
+  try {
+    mkdirSync(folder, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    throw new Error(`failed to create ${folder}: ${(error as Error).message}`);
+  }
+
   const progress: string[] = [];
   const write = (line: string, path: string, data: string, mode: number): void => {
     try {

@@ -22,7 +22,9 @@ const client = join(dirname(fileURLToPath(import.meta.url)), "inherited-socket-c
 const socket = connect(socketPath, () => {
   const child = spawn(process.execPath, [client, goFile, resultFile], {
     detached: true,
-    stdio: ["ignore", "ignore", "inherit", socket],
+    // Nothing inherited but the socket: an inherited pipe would keep the caller of this
+    // process waiting for output until the child exits.
+    stdio: ["ignore", "ignore", "ignore", socket],
   });
   child.unref();
   console.log(String(process.pid));

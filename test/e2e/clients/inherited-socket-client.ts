@@ -2,12 +2,14 @@
  * PID-reuse attacker, second half: waits until GO_FILE exists, then sends a
  * FetchX509SVID request over the connection it inherited as fd 3 (opened by a process
  * that has since exited) and writes what came back to RESULT_FILE as JSON:
- * `{ grpcStatus, grpcMessage, messageBytes }`, where messageBytes counts response data.
+ * `{ grpcStatus, grpcMessage, messageBytes, error }`, where messageBytes counts response
+ * data and error is set when the client itself failed.
  *
  * It speaks HTTP/2 directly because gRPC clients cannot adopt an already-connected fd.
  */
 import { existsSync, writeFileSync } from "node:fs";
 import { connect } from "node:http2";
+import type { ClientHttp2Session } from "node:http2";
 import { Socket } from "node:net";
 
 const [goFile, resultFile] = process.argv.slice(2);
@@ -15,17 +17,33 @@ if (goFile === undefined || resultFile === undefined) {
   process.exit(2);
 }
 
+const result = { grpcStatus: "", grpcMessage: "", messageBytes: 0, error: "" };
+let session: ClientHttp2Session | undefined;
+
+function finish(): void {
+  writeFileSync(resultFile!, JSON.stringify(result));
+  session?.destroy();
+  process.exit(0);
+}
+
+process.on("uncaughtException", (error) => {
+  result.error = error.stack ?? error.message;
+  finish();
+});
+
 const deadline = Date.now() + 60_000;
 while (!existsSync(goFile)) {
-  if (Date.now() > deadline) process.exit(3);
+  if (Date.now() > deadline) {
+    result.error = `${goFile} did not appear within 60 s`;
+    finish();
+  }
   await new Promise((wake) => setTimeout(wake, 20));
 }
 
-const result = { grpcStatus: "", grpcMessage: "", messageBytes: 0 };
 const socket = new Socket({ fd: 3, readable: true, writable: true });
-const session = connect("http://localhost", { createConnection: () => socket });
-session.on("error", () => {
-  // A reset by the agent shows up as a missing grpc-status in the result.
+session = connect("http://localhost", { createConnection: () => socket });
+session.on("error", (error) => {
+  result.error = `HTTP/2 session failed: ${error.message}`;
 });
 
 const request = session.request({
@@ -51,12 +69,9 @@ request.on("data", (chunk: Buffer) => {
   // The stream stays open after an SVID arrives, so stop shortly after the first data.
   setTimeout(finish, 300);
 });
-
-const finish = (): void => {
-  writeFileSync(resultFile, JSON.stringify(result));
-  session.destroy();
-  process.exit(0);
-};
 request.on("close", finish);
-request.on("error", finish);
+request.on("error", (error) => {
+  result.error = `request failed: ${error.message}`;
+  finish();
+});
 setTimeout(finish, 20_000);

@@ -13,7 +13,7 @@
  */
 import { spawn, execFile } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, writeFileSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -76,7 +76,9 @@ async function main(): Promise<void> {
     }
     const result = existsSync(resultFile) ? (JSON.parse(readFileSync(resultFile, "utf8")) as unknown) : undefined;
 
-    console.log(JSON.stringify({ attackerPid, victimPid: victim?.pid ?? null, result }));
+    // A synchronous write: this process is PID 1 of its namespace, and an asynchronous
+    // write to a pipe may be lost when it exits.
+    writeSync(1, JSON.stringify({ attackerPid, victimPid: victim?.pid ?? null, result: result ?? null }) + "\n");
   } finally {
     victim?.kill("SIGKILL");
     await agent.stop();
