@@ -1,7 +1,7 @@
-import { ConfigError } from "./config-error.js";
-import type { ConfigBlock } from "./config-values.js";
-import { asBlock, readBoolean, readDuration, readInteger, readString } from "./config-values.js";
-import { checkKeys } from "./check-keys.js";
+import { ConfigError } from "../../config/config-error.js";
+import type { ConfigBlock } from "../../config/config-values.js";
+import { asBlock, readBoolean, readDuration, readInteger, readString } from "../../config/config-values.js";
+import { checkKeys } from "../../config/check-keys.js";
 import {
   SUPPORTED_AGENT_OPTIONS,
   SUPPORTED_EXPERIMENTAL_OPTIONS,

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { parseFlags } from "../../config/flags.js";
-import { ConfigError } from "./config-error.js";
+import { ConfigError } from "../../config/config-error.js";
 import { loadAgentConfig, parseAgentConfig } from "./load-agent-config.js";
 import { RUN_FLAGS, settingsFromFlags } from "./run-flags.js";
 

@@ -1,9 +1,9 @@
 import { parseUnixAttestorConfig } from "../../../plugins/workloadattestor/unix/unix-config.js";
 import type { KeyManagerConfig, AgentConfig } from "./agent-config.js";
-import { checkKeys } from "./check-keys.js";
-import { ConfigError } from "./config-error.js";
-import type { ConfigBlock } from "./config-values.js";
-import { asBlock, readBoolean, readString } from "./config-values.js";
+import { checkKeys } from "../../config/check-keys.js";
+import { ConfigError } from "../../config/config-error.js";
+import type { ConfigBlock } from "../../config/config-values.js";
+import { asBlock, readBoolean, readString } from "../../config/config-values.js";
 import { SUPPORTED_PLUGIN_OPTIONS, UNSUPPORTED_PLUGIN_OPTIONS } from "./known-options.js";
 
 /** The plugin choices from the `plugins {}` block. */

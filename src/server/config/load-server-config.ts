@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { checkKeys } from "../../agent/config/check-keys.js";
-import { ConfigError } from "../../agent/config/config-error.js";
-import type { ConfigBlock } from "../../agent/config/config-values.js";
-import { asBlock, readBoolean, readDuration, readInteger, readString } from "../../agent/config/config-values.js";
+import { checkKeys } from "../../config/check-keys.js";
+import { ConfigError } from "../../config/config-error.js";
+import type { ConfigBlock } from "../../config/config-values.js";
+import { asBlock, readBoolean, readDuration, readInteger, readString } from "../../config/config-values.js";
 import { toPinoLevel } from "../../common/log.js";
 import { expandEnv, parseConfigText } from "../../config/hcl.js";
 import { parseTrustDomain } from "../../spiffe/trust-domain.js";

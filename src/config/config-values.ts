@@ -1,4 +1,4 @@
-import { parseDuration } from "../../config/flags.js";
+import { parseDuration } from "./flags.js";
 import { ConfigError } from "./config-error.js";
 
 /** A configuration block after parsing: setting names mapped to plain values. */
