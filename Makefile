@@ -28,7 +28,9 @@ system-deps:
 run: build
 	node dist/scripts/run-demo.js
 
+# The type check covers the tests too (the build leaves *.test.ts out of dist/).
 test: build system-deps
+	npm run typecheck
 	npx vitest run
 
 bench: build

@@ -3,6 +3,7 @@ import type { ChildProcess } from "node:child_process";
 import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { createServer } from "node:net";
 import { createInterface } from "node:readline";
 import { promisify } from "node:util";
 
@@ -217,6 +218,22 @@ export async function prepareAgentAttestation(
     throw new Error(`unexpected output from "tessera-server token generate": ${tokenOutput}`);
   }
   return { joinToken: match[1] };
+}
+
+/**
+ * Returns a loopback TCP port that was free a moment ago. Another process may take it
+ * before the caller binds it, so use it only where a fixed port is needed, such as
+ * restarting a server in place.
+ */
+export function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const probe = createServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const address = probe.address();
+      probe.close(() => resolvePort(typeof address === "object" && address !== null ? address.port : 0));
+    });
+  });
 }
 
 function spawnDaemon(bin: string, args: string[], logPath: string, env?: NodeJS.ProcessEnv): ChildProcess {

@@ -26,7 +26,7 @@ const { digitalSignature, keyEncipherment, keyAgreement, keyCertSign, cRLSign } 
 
 interface Issued {
   der: Buffer;
-  keys: CryptoKeyPair;
+  keys: webcrypto.CryptoKeyPair;
   algorithm: typeof EC | typeof RSA;
   subject: string;
 }
@@ -49,7 +49,7 @@ interface IssueOptions {
 
 async function issue(options: IssueOptions): Promise<Issued> {
   const algorithm = options.rsa === true ? RSA : EC;
-  const keys = (await webcrypto.subtle.generateKey(algorithm, true, ["sign", "verify"])) as CryptoKeyPair;
+  const keys = (await webcrypto.subtle.generateKey(algorithm, true, ["sign", "verify"])) as webcrypto.CryptoKeyPair;
   const issuer = options.issuer;
   const ca = options.ca === undefined ? false : options.ca;
 
