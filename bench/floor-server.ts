@@ -4,7 +4,7 @@
  * credentials, attestation and cache look-up, so the ratio to it shows Tessera's cost.
  *
  * Usage: node floor-server.js SOCKET_PATH RESPONSE_FILE
- * RESPONSE_FILE holds a serialized X509SVIDResponse. Prints "ready" once listening.
+ * RESPONSE_FILE contains a serialized X509SVIDResponse. Prints "ready" once listening.
  */
 import { readFileSync, rmSync } from "node:fs";
 import { Server, ServerCredentials } from "@grpc/grpc-js";

@@ -1,10 +1,10 @@
 /**
  * `make run`: a whole Tessera system on this machine.
  *
- * Starts tessera-server and tessera-agent under `.demo/` in the repository, attests the
- * agent with a join token, registers the invoking user (`unix:uid:<uid>`) as a workload,
- * prints the command that fetches its X.509-SVID, and stays in the foreground until
- * Ctrl-C, which stops both daemons. Every run starts from an empty `.demo/` folder.
+ * Starts tessera-server and tessera-agent under `.demo/` in the repository and attests the
+ * agent with a join token. It registers the invoking user (`unix:uid:<uid>`) as a
+ * workload and prints the command that fetches its X.509-SVID. It stays in the foreground
+ * until Ctrl-C, which stops both daemons. Every run starts from an empty `.demo/` folder.
  */
 import { rmSync, mkdirSync } from "node:fs";
 import { join } from "node:path";

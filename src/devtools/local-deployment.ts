@@ -155,8 +155,8 @@ export interface RunningAgent extends RunningDaemon {
 }
 
 /**
- * Starts tessera-agent as a child process and waits until its Workload API answers
- * `tessera-agent healthcheck`.
+ * Starts tessera-agent as a child process and waits until `tessera-agent healthcheck`
+ * passes against its Workload API socket.
  */
 export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const folder = resolve(options.folder, "agent");

@@ -1,9 +1,9 @@
 /**
- * PID-reuse attacker, second half: waits until GO_FILE exists, then sends a
- * FetchX509SVID request over the connection it inherited as fd 3 (opened by a process
- * that has since exited) and writes what came back to RESULT_FILE as JSON:
- * `{ grpcStatus, grpcMessage, messageBytes, error }`, where messageBytes counts response
- * data and error is set when the client itself failed.
+ * PID-reuse attacker, second half. It waits until GO_FILE exists, then sends a
+ * FetchX509SVID request over the connection it inherited as fd 3, which a process that
+ * has since exited opened. It writes what came back to RESULT_FILE as JSON
+ * `{ grpcStatus, grpcMessage, messageBytes, error }`: messageBytes counts response data,
+ * and error is set when the client itself failed.
  *
  * It speaks HTTP/2 directly because gRPC clients cannot adopt an already-connected fd.
  */

@@ -2,11 +2,15 @@
  * Runs inside a fresh PID namespace (`unshare --pid --fork --mount-proc`), so that this
  * test controls which pid the next process gets through /proc/sys/kernel/ns_last_pid.
  *
- * Steps: start tessera-agent here; let connect-and-hand-off (as uid 65534, which has no
- * registration entry) connect and exit, leaving its socket with a detached child; start a
- * victim process with the attacker's old pid under VICTIM_UID, which has an entry; then
- * let the child send FetchX509SVID. The agent must notice that the connected process is
- * gone instead of attesting the victim. Prints one JSON line with what happened.
+ * Steps:
+ * 1. Start tessera-agent inside the namespace.
+ * 2. Run connect-and-hand-off as uid 65534, which has no registration entry. It connects,
+ *    leaves its socket with a detached child and exits.
+ * 3. Start a victim process under VICTIM_UID, which has an entry, with the attacker's old pid.
+ * 4. Let the child send FetchX509SVID.
+ *
+ * The agent must notice that the connected process is gone instead of attesting the
+ * victim. Prints one JSON line with what happened.
  *
  * Usage: node pid-reuse-harness.js CONFIG_JSON
  * CONFIG_JSON: { folder, trustDomain, serverPort, trustBundlePath, joinToken, victimUid }
