@@ -1,4 +1,4 @@
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 
 /** Paths of the passwd and group files that user and group names are read from. */
 export interface AccountFiles {
@@ -32,6 +32,36 @@ export async function readAccountNames(files: AccountFiles = HOST_ACCOUNT_FILES)
     userName: (uid) => users.get(uid),
     groupName: (gid) => groups.get(gid),
   };
+}
+
+/**
+ * Creates a reader of {@link AccountNames} that parses the passwd and group files again
+ * only when one of them changed (inode, size or modification time differ), because every
+ * Workload API call needs the names and re-reading both files each time costs more than
+ * the rest of the attestation.
+ */
+export function createAccountNamesReader(files: AccountFiles = HOST_ACCOUNT_FILES): () => Promise<AccountNames> {
+  let cachedVersion = "";
+  let cachedNames: Promise<AccountNames> | undefined;
+
+  return async () => {
+    const version = (await Promise.all([fileVersion(files.passwdPath), fileVersion(files.groupPath)])).join("|");
+    if (cachedNames === undefined || version !== cachedVersion) {
+      cachedVersion = version;
+      cachedNames = readAccountNames(files);
+    }
+    return cachedNames;
+  };
+}
+
+/** Returns a string that changes whenever the file is replaced or modified; empty when missing. */
+async function fileVersion(path: string): Promise<string> {
+  try {
+    const info = await stat(path);
+    return `${info.ino}:${info.size}:${info.mtimeMs}`;
+  } catch {
+    return "";
+  }
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { WorkloadAttestor } from "../workload-attestor.js";
-import { HOST_ACCOUNT_FILES, readAccountNames } from "./account-names.js";
+import { createAccountNamesReader, HOST_ACCOUNT_FILES } from "./account-names.js";
 import type { AccountFiles } from "./account-names.js";
 import { hashExecutable, readExecutablePath } from "./executable-digest.js";
 import { readProcessCredentials } from "./process-status.js";
@@ -26,14 +26,14 @@ export interface UnixAttestorSources {
  */
 export function createUnixAttestor(config: UnixAttestorConfig, sources: UnixAttestorSources = {}): WorkloadAttestor {
   const procRoot = sources.procRoot ?? "/proc";
-  const accountFiles = sources.accountFiles ?? HOST_ACCOUNT_FILES;
+  const readNames = createAccountNamesReader(sources.accountFiles ?? HOST_ACCOUNT_FILES);
 
   return {
     name: "unix",
     async attest(pid, signal) {
       const [credentials, names] = await Promise.all([
         readProcessCredentials(pid, procRoot),
-        readAccountNames(accountFiles),
+        readNames(),
       ]);
 
       const values: string[] = [];
