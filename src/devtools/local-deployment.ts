@@ -48,6 +48,8 @@ export interface ServerOptions {
   port?: number;
   /** X.509-SVID lifetime given to workloads by default, in Go duration syntax. */
   defaultX509SvidTtl?: string;
+  /** Entries per SyncAuthorizedEntries page (`server.experimental.entry_page_size`); 500 when unset. */
+  entryPageSize?: number;
   /** Extra environment variables. */
   env?: NodeJS.ProcessEnv;
 }
@@ -86,6 +88,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       `  log_level = "DEBUG"`,
       `  ca_ttl = "24h"`,
       `  default_x509_svid_ttl = "${options.defaultX509SvidTtl ?? "1h"}"`,
+      ...(options.entryPageSize === undefined ? [] : [`  experimental {`, `    entry_page_size = ${options.entryPageSize}`, `  }`]),
       "}",
       "",
       "plugins {",

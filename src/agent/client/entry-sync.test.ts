@@ -88,7 +88,7 @@ describe("syncAuthorizedEntries", () => {
     const result = await syncAuthorizedEntries(stream, new Map(), logger);
 
     expect([...result.entries.keys()]).toEqual(["a", "b"]);
-    expect(result.stats).toEqual({ total: 2, missing: 2, stale: 0, dropped: 0 });
+    expect(result.stats).toEqual({ total: 2, missing: 2, stale: 0, dropped: 0, revisionPages: 0 });
     expect(requests).toHaveLength(1);
     expect(requests[0]?.output_mask?.revision_number).toBe(true);
     expect(requests[0]?.output_mask?.parent_id).toBeUndefined();
@@ -106,7 +106,7 @@ describe("syncAuthorizedEntries", () => {
     expect([...result.entries.keys()].sort()).toEqual(["a", "b", "c", "d", "e"]);
     expect(result.entries.get("a")).toBe(cached.get("a"));
     expect(result.entries.get("c")?.revisionNumber).toBe(2);
-    expect(result.stats).toEqual({ total: 5, missing: 3, stale: 1, dropped: 1 });
+    expect(result.stats).toEqual({ total: 5, missing: 3, stale: 1, dropped: 1, revisionPages: 3 });
   });
 
   it("refetches an entry recreated under the same ID", async () => {

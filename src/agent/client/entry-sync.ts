@@ -17,6 +17,8 @@ export interface EntrySyncStats {
   /** Entries whose revision (or creation time) changed. */
   stale: number;
   dropped: number;
+  /** Pages of entry revisions received; 0 when the server sent the whole list at once. */
+  revisionPages: number;
 }
 
 /** The result of one sync: the complete set of entries the agent is authorized for. */
@@ -45,7 +47,7 @@ export async function syncAuthorizedEntries(
   logger: Logger,
 ): Promise<EntrySyncResult> {
   const entries = new Map<string, CachedEntry>();
-  const stats: EntrySyncStats = { total: 0, missing: 0, stale: 0, dropped: 0 };
+  const stats: EntrySyncStats = { total: 0, missing: 0, stale: 0, dropped: 0, revisionPages: 0 };
 
   const acceptEntries = (received: types.Entry__Output[]): void => {
     for (const protoEntry of received) {
@@ -75,6 +77,7 @@ export async function syncAuthorizedEntries(
   const pageSize = response.entry_revisions.length;
   const needFull: string[] = [];
   const acceptRevisions = (revisions: entryv1.EntryRevision__Output[]): void => {
+    stats.revisionPages++;
     for (const revision of revisions) {
       if (revision.id === "" || revision.revision_number < 0) {
         logger.warn({ entry_id: revision.id, revision_number: revision.revision_number }, "Received malformed entry revision from the server");

@@ -47,6 +47,7 @@ export async function synchronize(client: ServerClient, cache: X509Cache, trustD
       missing: synced.stats.missing,
       stale: synced.stats.stale,
       dropped: synced.stats.dropped,
+      revision_pages: synced.stats.revisionPages,
       bundles: bundles.size,
     },
     "Synchronized entries with the server",
