@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { status as Status } from "@grpc/grpc-js";
 import type { ServiceError } from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
@@ -8,6 +9,14 @@ function callError(code: Status, details: string): ServiceError {
 }
 
 describe("resolveSocketPath", () => {
+  it("makes a relative -socketPath absolute", () => {
+    expect(resolveSocketPath(".demo/agent/public/api.sock", {})).toBe(join(process.cwd(), ".demo/agent/public/api.sock"));
+  });
+
+  it("accepts a unix: address as -socketPath", () => {
+    expect(resolveSocketPath("unix:///run/flag.sock", {})).toBe("/run/flag.sock");
+  });
+
   it("prefers the flag", () => {
     expect(resolveSocketPath("/run/flag.sock", { SPIFFE_ENDPOINT_SOCKET: "unix:///run/env.sock" })).toBe("/run/flag.sock");
   });

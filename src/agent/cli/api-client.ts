@@ -1,5 +1,5 @@
 import { statSync } from "node:fs";
-import { isAbsolute } from "node:path";
+import { isAbsolute, resolve } from "node:path";
 import { Metadata, status as Status } from "@grpc/grpc-js";
 import type { ServiceError } from "@grpc/grpc-js";
 import { FlagError, formatDuration } from "../../config/flags.js";
@@ -38,13 +38,17 @@ export function processIo(): CliIo {
 }
 
 /**
- * Chooses the Workload API socket: the `-socketPath` value when given, else the path in
- * SPIFFE_ENDPOINT_SOCKET, else {@link DEFAULT_SOCKET_PATH}. Throws when the environment
- * variable is set but is not a `unix:` address.
+ * Chooses the Workload API socket: the `-socketPath` value when given (a path, made
+ * absolute, or a `unix:` address), else the path in SPIFFE_ENDPOINT_SOCKET, else
+ * {@link DEFAULT_SOCKET_PATH}. Throws when an address is not a valid `unix:` address.
  */
 export function resolveSocketPath(flagValue: string | undefined, env: NodeJS.ProcessEnv): string {
   if (flagValue !== undefined && flagValue !== "") {
-    return flagValue;
+    if (flagValue.startsWith("unix:")) {
+      return parseUnixEndpointAddress(flagValue);
+    }
+    // gRPC reads a relative path in a unix:// target as a host name, so make it absolute.
+    return resolve(flagValue);
   }
 
   const fromEnv = env[ENDPOINT_SOCKET_ENV];

@@ -98,6 +98,31 @@ describe("api fetch x509", () => {
     expect(captured.stdout()).toContain(`Writing key #0 to file ${join(output, "svid.0.key")}.`);
   });
 
+  it("creates a missing -write folder", async () => {
+    await registerWithIntermediate("web");
+    await startAgentEndpoint();
+    const output = join(folder, "new-folder");
+    const captured = captureIo();
+
+    const exitCode = await run(["-socketPath", socketPath, "-write", output], captured.io);
+
+    expect(exitCode).toBe(0);
+    expect(statSync(output).mode & 0o777).toBe(0o700);
+    expect(statSync(join(output, "svid.0.pem")).isFile()).toBe(true);
+  });
+
+  it("fails when the -write parent is missing", async () => {
+    await registerWithIntermediate("web");
+    await startAgentEndpoint();
+    const output = join(folder, "missing-parent", "out");
+    const captured = captureIo();
+
+    const exitCode = await run(["-socketPath", socketPath, "-write", output], captured.io);
+
+    expect(exitCode).not.toBe(0);
+    expect(captured.stderr()).toContain(`failed to create ${output}`);
+  });
+
   it("prints spire-agent's pretty layout", async () => {
     await registerWithIntermediate("web");
     await startAgentEndpoint();

@@ -154,13 +154,17 @@ export function formatX509Json(response: workload.X509SVIDResponse__Output): str
  * leaf first), `svid.<i>.key` (PKCS#8 PEM, mode 0600), `bundle.<i>.pem` and
  * `federated_bundle.<i>.<j>.pem` (trust domains in sorted order). Files are replaced
  * atomically, and `folder` is created (mode 0700, as it receives private keys) when it
- * does not exist. Returns one progress line per file, in the order written.
+ * does not exist but its parent does. Returns one progress line per file, in the order written.
  */
 export function writeX509Files(fetched: FetchedX509Response, folder: string): string[] {
+  // Only the last folder is created: a missing parent is more likely a typo than intent,
+  // and Node 20's recursive mkdirSync loops forever under /proc.
   try {
-    mkdirSync(folder, { recursive: true, mode: 0o700 });
+    mkdirSync(folder, { mode: 0o700 });
   } catch (error) {
-    throw new Error(`failed to create ${folder}: ${(error as Error).message}`);
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") {
+      throw new Error(`failed to create ${folder}: ${(error as Error).message}`);
+    }
   }
 
   const progress: string[] = [];
