@@ -127,6 +127,8 @@ describe("parseFlags", () => {
     ["bad bool", ["-expandEnv=yes"], 'invalid value "yes" for flag -expandEnv: expected a boolean (true or false)'],
     ["bad int", ["-serverPort", "80a"], 'invalid value "80a" for flag -serverPort: expected an integer'],
     ["bad octal int", ["-serverPort", "09"], 'invalid value "09" for flag -serverPort: expected an integer'],
+    ["int above 32 bits", ["-serverPort", "4294967297"], 'invalid value "4294967297" for flag -serverPort: expected an integer from -2147483648 to 2147483647'],
+    ["int below 32 bits", ["-serverPort", "-2147483649"], 'invalid value "-2147483649" for flag -serverPort: expected an integer from -2147483648 to 2147483647'],
     ["bad duration", ["-timeout", "5"], 'invalid value "5" for flag -timeout: expected a duration such as "10s" or "1h30m"'],
     ["triple dash", ["---config"], "bad flag syntax: ---config"],
     ["empty name", ["-=x"], "bad flag syntax: -=x"],

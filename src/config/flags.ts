@@ -285,8 +285,15 @@ function parseFlagValue(spec: FlagSpec, text: string): FlagValue {
       const value = BOOL_VALUES.get(text);
       return value ?? invalid("a boolean (true or false)");
     }
-    case "int":
-      return parseGoInt(text) ?? invalid("an integer");
+    case "int": {
+      // Every int flag of our commands ends up in a 32-bit field (TTLs in int32 proto
+      // fields, ports), so a larger value is rejected here instead of wrapping later.
+      const value = parseGoInt(text);
+      if (value === undefined || value < INT32_MIN || value > INT32_MAX) {
+        return invalid(`an integer from ${INT32_MIN} to ${INT32_MAX}`);
+      }
+      return value;
+    }
     case "duration":
       try {
         return parseDuration(text);
@@ -298,6 +305,9 @@ function parseFlagValue(spec: FlagSpec, text: string): FlagValue {
       }
   }
 }
+
+const INT32_MIN = -(2 ** 31);
+const INT32_MAX = 2 ** 31 - 1;
 
 /** The spellings Go's strconv.ParseBool accepts. */
 const BOOL_VALUES: ReadonlyMap<string, boolean> = new Map([
