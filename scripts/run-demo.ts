@@ -12,6 +12,7 @@ import { userInfo } from "node:os";
 import {
   agentBin,
   prepareAgentAttestation,
+  serverBin,
   repositoryRoot,
   startAgent,
   startServer,
@@ -32,13 +33,17 @@ async function main(): Promise<void> {
 
   let server: RunningServer | undefined;
   let agent: RunningAgent | undefined;
+  let stopping = false;
 
   const stopAll = async (): Promise<void> => {
+    stopping = true;
     await agent?.stop();
     await server?.stop();
   };
-  process.once("SIGINT", () => void stopAll().then(() => finish("Stopped tessera-agent and tessera-server.")));
-  process.once("SIGTERM", () => void stopAll().then(() => finish("Stopped tessera-agent and tessera-server.")));
+  const onSignal = (): void => void stopAll().then(() => finish("Stopped tessera-agent and tessera-server."));
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  process.once("SIGHUP", onSignal);
 
   try {
     console.log(`Starting tessera-server for trust domain ${trustDomain} ...`);
@@ -77,6 +82,7 @@ async function main(): Promise<void> {
       "Tessera is running.",
       `  Workload API socket: ${agent.socketPath}`,
       `  Registered workload: ${workloadSpiffeId} for unix:uid:${uid}`,
+      `  Server admin socket: ${server.adminSocketPath}`,
       `  Logs:                ${server.logPath}`,
       `                       ${agent.logPath}`,
       "",
@@ -84,13 +90,20 @@ async function main(): Promise<void> {
       `  node ${agentBin} api fetch x509 -socketPath ${agent.socketPath} -write ${svidFolder}`,
       "Then check its chain against the bundle:",
       `  openssl verify -CAfile ${join(svidFolder, "bundle.0.pem")} ${join(svidFolder, "svid.0.pem")}`,
+      "List the registration entries:",
+      `  node ${serverBin} entry show -socketPath ${server.adminSocketPath}`,
       "",
       "Press Ctrl-C to stop both daemons.",
     ].join("\n"),
   );
 
-  agent.process.once("exit", (code) => void stopAll().then(() => finish(`tessera-agent exited with code ${code}; see ${agent?.logPath}`, 1)));
-  server.process.once("exit", (code) => void stopAll().then(() => finish(`tessera-server exited with code ${code}; see ${server?.logPath}`, 1)));
+  // A daemon that exits on its own, not through Ctrl-C, ends the demo with an error.
+  const onUnexpectedExit = (name: string, logPath: string) => (code: number | null) => {
+    if (stopping) return;
+    void stopAll().then(() => finish(`${name} exited with code ${code}; see ${logPath}`, 1));
+  };
+  agent.process.once("exit", onUnexpectedExit("tessera-agent", agent.logPath));
+  server.process.once("exit", onUnexpectedExit("tessera-server", server.logPath));
 }
 
 function safeUserName(uid: number): string {

@@ -111,7 +111,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     ].join("\n"),
   );
 
-  const child = spawnDaemon(serverBin, ["run", "-config", configPath], logPath, options.env);
+  const daemon = spawnDaemon(serverBin, ["run", "-config", configPath], logPath, options.env);
+  const child = daemon.child;
   const port = await waitForLogLine(child, logPath, (line) => {
     if (line.msg !== "Server APIs listening") return undefined;
     return typeof line.port === "number" ? line.port : Number(line.port);
@@ -123,7 +124,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     port,
     adminSocketPath,
     configPath,
-    stop: (graceMs) => stopDaemon(child, graceMs),
+    stop: (graceMs) => stopDaemon(daemon, graceMs),
     cli: async (args) => {
       const verb = args.slice(0, 2);
       const rest = args.slice(2);
@@ -197,10 +198,14 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     ].join("\n"),
   );
 
-  const child = spawnDaemon(agentBin, ["run", "-config", configPath, "-joinToken", options.joinToken], logPath, options.env);
-  await waitUntilHealthy(child, socketPath, logPath);
+  // A file, not -joinToken, so the token does not show in the process list.
+  const joinTokenPath = join(folder, "join_token");
+  writeFileSync(joinTokenPath, options.joinToken, { mode: 0o600 });
 
-  return { process: child, logPath, socketPath, configPath, stop: (graceMs) => stopDaemon(child, graceMs) };
+  const daemon = spawnDaemon(agentBin, ["run", "-config", configPath, "-joinTokenFile", joinTokenPath], logPath, options.env);
+  await waitUntilHealthy(daemon.child, socketPath, logPath);
+
+  return { process: daemon.child, logPath, socketPath, configPath, stop: (graceMs) => stopDaemon(daemon, graceMs) };
 }
 
 /**
@@ -239,16 +244,33 @@ export function freePort(): Promise<number> {
   });
 }
 
-function spawnDaemon(bin: string, args: string[], logPath: string, env?: NodeJS.ProcessEnv): ChildProcess {
+/** A daemon's process and a promise that resolves once all of its output is in its log file. */
+interface SpawnedDaemon {
+  child: ChildProcess;
+  logWritten: Promise<void>;
+}
+
+/**
+ * Starts a daemon with its output copied to `logPath`.
+ *
+ * The daemon gets its own process group, so a Ctrl-C in the terminal reaches only the
+ * program that started it, which then stops the daemon in order with SIGTERM.
+ */
+function spawnDaemon(bin: string, args: string[], logPath: string, env?: NodeJS.ProcessEnv): SpawnedDaemon {
   const log = createWriteStream(logPath, { flags: "a" });
   const child = spawn(process.execPath, [bin, ...args], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
   });
   child.stdout?.pipe(log, { end: false });
   child.stderr?.pipe(log, { end: false });
-  child.once("exit", () => setTimeout(() => log.end(), 50));
-  return child;
+
+  // "close" comes after "exit", once both pipes are drained, so no last line is lost.
+  const logWritten = new Promise<void>((resolveWritten) => {
+    child.once("close", () => log.end(resolveWritten));
+  });
+  return { child, logWritten };
 }
 
 /** Reads JSON log lines from the child's standard output until `pick` returns a value. */
@@ -302,16 +324,14 @@ async function waitUntilHealthy(child: ChildProcess, socketPath: string, logPath
   throw new Error(`tessera-agent did not become healthy within ${timeoutMs} ms; see ${logPath}`);
 }
 
-function stopDaemon(child: ChildProcess, graceMs = 10_000): Promise<number | null> {
-  if (child.exitCode !== null || child.signalCode !== null) {
-    return Promise.resolve(child.exitCode);
-  }
-  return new Promise((resolvePromise) => {
+async function stopDaemon({ child, logWritten }: SpawnedDaemon, graceMs = 10_000): Promise<number | null> {
+  if (child.exitCode === null && child.signalCode === null) {
     const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      resolvePromise(code);
-    });
     child.kill("SIGTERM");
-  });
+    await new Promise((exited) => child.once("exit", exited));
+    clearTimeout(timer);
+  }
+
+  await logWritten;
+  return child.exitCode;
 }
