@@ -24,4 +24,5 @@ fi
 echo "Installing Debian packages: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
+# The list is de-duplicated by apt; util-linux may appear twice above.
 apt-get install -y -q --no-install-recommends "${missing[@]}"
