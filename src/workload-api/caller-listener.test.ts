@@ -221,6 +221,22 @@ describe("listenWorkloadSocket", () => {
     expect((await callWhoAmI())?.pid).toBe(process.pid);
   });
 
+  it("leaves a socket in use to its listener", async () => {
+    await listen();
+    const secondServer = new grpc.Server();
+
+    try {
+      await expect(listenWorkloadSocket(secondServer, { socketPath, logger: captureLogger().logger })).rejects.toThrow(
+        `another process is already serving the Workload API on ${socketPath}: stop it or choose another socket_path`,
+      );
+    } finally {
+      secondServer.forceShutdown();
+    }
+
+    expect(statSync(socketPath).isSocket()).toBe(true);
+    expect((await callWhoAmI())?.pid).toBe(process.pid);
+  });
+
   it("keeps a regular file in place", async () => {
     writeFileSync(socketPath, "not a socket");
 

@@ -1,10 +1,11 @@
-import { chmodSync, lstatSync, mkdirSync, unlinkSync } from "node:fs";
+import { chmodSync, mkdirSync, unlinkSync } from "node:fs";
 import { createServer } from "node:net";
 import type { Server as NetServer, Socket } from "node:net";
 import { dirname } from "node:path";
 
 import * as grpc from "@grpc/grpc-js";
 
+import { claimSocketPath } from "../common/claim-socket-path.js";
 import type { Logger } from "../common/log.js";
 import { readPeerCredentials } from "./peer-credentials.js";
 import type { PeerCredentials } from "./peer-credentials.js";
@@ -14,7 +15,10 @@ export type CallerCredentials = Omit<PeerCredentials, "release">;
 
 /** Options for {@link listenWorkloadSocket}. */
 export interface WorkloadSocketOptions {
-  /** Path of the Unix socket. A stale socket file there is removed, and any other file there is an error. */
+  /**
+   * Path of the Unix socket. A stale socket file there is removed. A socket that a running
+   * process still serves, or any other file, is an error and stays in place.
+   */
   socketPath: string;
   /** Permission bits of the socket file. The default, 0o777, lets every local process connect, as spire-agent's public socket does. */
   mode?: number;
@@ -47,7 +51,8 @@ export async function listenWorkloadSocket(server: grpc.Server, options: Workloa
   const { socketPath, logger } = options;
   const mode = options.mode ?? 0o777;
 
-  prepareSocketPath(socketPath);
+  mkdirSync(dirname(socketPath), { recursive: true, mode: 0o755 });
+  await claimSocketPath(socketPath, "the Workload API");
 
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   const sockets = new Set<Socket>();
@@ -141,25 +146,6 @@ function acceptConnection(socket: Socket, logger: Logger): PeerCredentials | und
 
   logger.debug({ pid: credentials.pid, uid: credentials.uid, gid: credentials.gid }, "Accepted Workload API connection");
   return credentials;
-}
-
-function prepareSocketPath(socketPath: string): void {
-  mkdirSync(dirname(socketPath), { recursive: true, mode: 0o755 });
-
-  let isSocket: boolean;
-  try {
-    isSocket = lstatSync(socketPath).isSocket();
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") {
-      return;
-    }
-    throw new Error(`failed to inspect ${socketPath}: ${(error as Error).message}`, { cause: error });
-  }
-
-  if (!isSocket) {
-    throw new Error(`failed to serve the Workload API on ${socketPath}: the file exists and is not a socket; remove it or choose another path`);
-  }
-  removeSocketFile(socketPath);
 }
 
 function removeSocketFile(socketPath: string): void {

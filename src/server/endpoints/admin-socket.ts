@@ -1,8 +1,9 @@
-import { chmodSync, existsSync, lstatSync, mkdirSync, unlinkSync } from "node:fs";
-import { createConnection } from "node:net";
+import { chmodSync, existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { ServerCredentials } from "@grpc/grpc-js";
 import type { Server } from "@grpc/grpc-js";
+
+import { claimSocketPath } from "../../common/claim-socket-path.js";
 
 /**
  * Binds `server` to the admin Unix socket at `socketPath`.
@@ -10,15 +11,15 @@ import type { Server } from "@grpc/grpc-js";
  * The folder is created with mode 0700 when missing. An existing folder keeps its mode, so
  * a path under /tmp does not change /tmp. The socket gets mode 0600 because every caller
  * there is trusted as an administrator, so only the server's user may connect.
- * A stale socket left by a crashed server is removed; a live one, or any other file at the
- * path, is an error naming the path.
+ * A stale socket left by a crashed server is removed. A socket that a running process still
+ * serves, or any other file at the path, is an error naming the path.
  */
 export async function listenAdminSocket(server: Server, socketPath: string): Promise<void> {
   const folder = dirname(socketPath);
   if (!existsSync(folder)) {
     mkdirSync(folder, { recursive: true, mode: 0o700 });
   }
-  await removeStaleSocket(socketPath);
+  await claimSocketPath(socketPath, "the admin API");
 
   await new Promise<void>((resolve, reject) => {
     server.bindAsync(`unix:${socketPath}`, ServerCredentials.createInsecure(), (error) => {
@@ -30,30 +31,4 @@ export async function listenAdminSocket(server: Server, socketPath: string): Pro
     });
   });
   chmodSync(socketPath, 0o600);
-}
-
-async function removeStaleSocket(socketPath: string): Promise<void> {
-  let stats;
-  try {
-    stats = lstatSync(socketPath);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
-    throw error;
-  }
-  if (!stats.isSocket()) {
-    throw new Error(`cannot use ${socketPath} as the admin socket: a file that is not a socket exists there`);
-  }
-
-  const inUse = await new Promise<boolean>((resolve) => {
-    const probe = createConnection(socketPath);
-    probe.once("connect", () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.once("error", () => resolve(false));
-  });
-  if (inUse) {
-    throw new Error(`cannot listen on admin socket ${socketPath}: another server is already listening there`);
-  }
-  unlinkSync(socketPath);
 }
