@@ -14,6 +14,7 @@ import type { ServerContext } from "./api/server-context.js";
 import { createSvidService } from "./api/svid-service.js";
 import { createAgentEndpointAuthorizer, createLocalAuthorizer } from "./authorization/call-authorizer.js";
 import { createCaManager } from "./ca/ca-manager.js";
+import { createJwtKeyManager } from "./ca/jwt-key-manager.js";
 import { issueServerSvid, startServerSvidRotation } from "./ca/server-svid.js";
 import type { ServerSvid } from "./ca/server-svid.js";
 import type { ServerConfig } from "./config/server-config.js";
@@ -39,9 +40,9 @@ const SHUTDOWN_GRACE_MS = 5000;
 const JOIN_TOKEN_PRUNE_INTERVAL_MS = 60_000;
 
 /**
- * Starts the server: opens the SQLite store, loads or creates the CA, issues the server's
- * own SVID, serves the agent API over TLS on `bind_address:bind_port` and the admin API on
- * the Unix socket, then logs "Server APIs listening" with `address` and `port`.
+ * Starts the server: opens the SQLite store, loads or creates the CA and the JWT signing
+ * key, issues the server's own SVID, serves the agent API over TLS on
+ * `bind_address:bind_port` and the admin API on the Unix socket, then logs "Server APIs listening" with `address` and `port`.
  */
 export async function startServer(config: ServerConfig, logger: Logger): Promise<RunningServer> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
@@ -74,13 +75,25 @@ async function startWithDatastore(
   ca.start();
   cleanups.push(() => ca.stop());
 
+  const jwtKeys = await createJwtKeyManager({
+    trustDomain: config.trustDomain,
+    keyTtlSeconds: config.caTtlSeconds,
+    datastore,
+    keyManager,
+    logger,
+  });
+  jwtKeys.start();
+  cleanups.push(() => jwtKeys.stop());
+
   const context: ServerContext = {
     trustDomain: config.trustDomain,
     datastore,
     ca,
+    jwtKeys,
     logger,
     agentTtlSeconds: config.agentTtlSeconds,
     defaultX509SvidTtlSeconds: config.defaultX509SvidTtlSeconds,
+    defaultJwtSvidTtlSeconds: config.defaultJwtSvidTtlSeconds,
     syncPageSize: config.entryPageSize,
     now: () => new Date(),
   };

@@ -1,9 +1,9 @@
-import { X509Certificate } from "node:crypto";
+import { createPublicKey, verify, X509Certificate } from "node:crypto";
 import { status } from "@grpc/grpc-js";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createCsr } from "../../agent/crypto/csr.js";
 import { generateEcP256Pkcs8 } from "../../agent/crypto/ec-key.js";
-import type { svidv1 } from "../../proto/index.js";
+import type { svidv1, types } from "../../proto/index.js";
 import { parsePemCertificates } from "../../spiffe/bundle.js";
 import { verifyX509SvidChain } from "../../spiffe/x509-svid.js";
 import { call, callError, startTestServer } from "../test-support/server-harness.js";
@@ -101,11 +101,82 @@ describe("SVID service", () => {
     expect(error.details).toBe("missing parameters");
   });
 
-  it("answers NewJWTSVID with Unimplemented", async () => {
+  async function newJwt(entryId: string, audience: string[]): Promise<types.JWTSVID__Output> {
+    const clients = await server.agentClients(agent);
+    const response = await call<svidv1.NewJWTSVIDResponse__Output>((done) => clients.svid.NewJWTSVID({ entry_id: entryId, audience }, done));
+    return response.svid as types.JWTSVID__Output;
+  }
+
+  async function jwtAuthorities(): Promise<types.JWTKey__Output[]> {
+    const bundle = await call<types.Bundle__Output>((done) => server.admin.bundle.GetBundle({}, done));
+    return bundle.jwt_authorities;
+  }
+
+  function decodeSegment(segment: string | undefined): Record<string, unknown> {
+    return JSON.parse(Buffer.from(segment ?? "", "base64url").toString("utf8")) as Record<string, unknown>;
+  }
+
+  it("signs JWT-SVIDs that verify with the bundle's JWT authority", async () => {
+    const entryId = await server.createEntry({ spiffeId: "spiffe://example.org/web", parentId: agent.agentId, hint: "external" });
+    const before = Math.floor(Date.now() / 1000);
+
+    const svid = await newJwt(entryId, ["spiffe://example.org/db"]);
+    const [headerPart, claimsPart, signaturePart] = svid.token.split(".");
+    const header = decodeSegment(headerPart);
+    const claims = decodeSegment(claimsPart);
+    const authority = (await jwtAuthorities()).find((candidate) => candidate.key_id === header.kid);
+    const publicKey = createPublicKey({ key: authority?.public_key ?? Buffer.alloc(0), format: "der", type: "spki" });
+    const verified = verify(
+      "sha256",
+      Buffer.from(`${headerPart}.${claimsPart}`),
+      { key: publicKey, dsaEncoding: "ieee-p1363" },
+      Buffer.from(signaturePart ?? "", "base64url"),
+    );
+
+    expect(header).toEqual({ alg: "ES256", kid: authority?.key_id, typ: "JWT" });
+    expect(authority?.key_id).toMatch(/^[A-Za-z0-9]{32}$/);
+    expect(verified).toBe(true);
+    expect(Object.keys(claims).sort()).toEqual(["aud", "exp", "iat", "sub"]);
+    expect(claims.sub).toBe("spiffe://example.org/web");
+    expect(claims.aud).toBe("spiffe://example.org/db");
+    expect(claims.iat).toBe(svid.issued_at);
+    expect(claims.exp).toBe(svid.expires_at);
+    expect(svid.issued_at).toBeGreaterThanOrEqual(before);
+    expect(svid.expires_at - svid.issued_at).toBe(300);
+    expect(svid.id).toEqual({ trust_domain: "example.org", path: "/web" });
+    expect(svid.hint).toBe("external");
+  });
+
+  it("uses the entry's JWT-SVID TTL and an audience list", async () => {
+    const entryId = await server.createEntry({ spiffeId: "spiffe://example.org/web", parentId: agent.agentId, jwtSvidTtl: 90 });
+
+    const svid = await newJwt(entryId, ["a", "", "b"]);
+    const claims = decodeSegment(svid.token.split(".")[1]);
+
+    expect(svid.expires_at - svid.issued_at).toBe(90);
+    expect(claims.aud).toEqual(["a", "b"]);
+  });
+
+  it("rejects JWT-SVIDs for entries of other agents", async () => {
+    const foreignId = await server.createEntry({
+      spiffeId: "spiffe://example.org/db",
+      parentId: "spiffe://example.org/spire/agent/join_token/someone-else",
+    });
     const clients = await server.agentClients(agent);
 
-    const error = await callError((done) => clients.svid.NewJWTSVID({ entry_id: "x", audience: ["a"] }, done));
+    const error = await callError((done) => clients.svid.NewJWTSVID({ entry_id: foreignId, audience: ["a"] }, done));
 
-    expect(error.code).toBe(status.UNIMPLEMENTED);
+    expect(error.code).toBe(status.NOT_FOUND);
+    expect(error.details).toBe("entry not found or not authorized");
+  });
+
+  it("rejects JWT-SVIDs without an audience", async () => {
+    const entryId = await server.createEntry({ spiffeId: "spiffe://example.org/web", parentId: agent.agentId });
+    const clients = await server.agentClients(agent);
+
+    const error = await callError((done) => clients.svid.NewJWTSVID({ entry_id: entryId, audience: [] }, done));
+
+    expect(error.code).toBe(status.INVALID_ARGUMENT);
+    expect(error.details).toBe("at least one audience is required");
   });
 });

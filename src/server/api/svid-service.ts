@@ -4,6 +4,7 @@ import { fetchAuthorizedEntries } from "../authorization/authorized-entries.js";
 import type { CallAuthorizer } from "../authorization/call-authorizer.js";
 import { parseAndVerifyCsr } from "../ca/csr.js";
 import type { RegistrationEntry } from "../datastore/types.js";
+import { rpcError } from "../endpoints/rpc-error.js";
 import { invalidArgument, unary, unimplementedUnary } from "./handler.js";
 import { idToProto } from "./proto-convert.js";
 import type { ServerContext } from "./server-context.js";
@@ -12,7 +13,8 @@ type Result = svidv1.BatchNewX509SVIDResponseResult;
 
 /**
  * Implements `spire.api.server.svid.v1.SVID` for agents: BatchNewX509SVID signs workload
- * X.509-SVIDs. JWT-SVIDs, WIT-SVIDs, minting and downstream CAs return Unimplemented.
+ * X.509-SVIDs and NewJWTSVID signs workload JWT-SVIDs, both only for entries the calling
+ * agent is authorized for. WIT-SVIDs, minting and downstream CAs return Unimplemented.
  */
 export function createSvidService(context: ServerContext, authorizer: CallAuthorizer): SvidHandlers {
   const log = context.logger.child({ subsystem: "svid_api" });
@@ -78,8 +80,39 @@ export function createSvidService(context: ServerContext, authorizer: CallAuthor
       return { results };
     }),
 
-    // TODO: sign JWT-SVIDs once the CA has a JWT key; agents treat Unimplemented as final.
-    NewJWTSVID: unimplementedUnary("NewJWTSVID"),
+    NewJWTSVID: unary(log, "NewJWTSVID", (call) => {
+      const agentId = authorizer.agent(call);
+      const authorized = fetchAuthorizedEntries(context.datastore, context.trustDomain, agentId, context.now());
+      const entry = authorized.find((candidate) => candidate.id === call.request.entry_id);
+      if (entry === undefined) throw rpcError(status.NOT_FOUND, "entry not found or not authorized");
+
+      const audience = call.request.audience.filter((value) => value !== "");
+      if (audience.length === 0) invalidArgument("at least one audience is required");
+
+      let signed;
+      try {
+        signed = context.jwtKeys.signJwtSvid({
+          spiffeId: entry.spiffeId,
+          audience,
+          ttlSeconds: entry.jwtSvidTtl > 0 ? entry.jwtSvidTtl : context.defaultJwtSvidTtlSeconds,
+          now: context.now(),
+        });
+      } catch (error) {
+        log.error({ entry_id: entry.id, spiffe_id: entry.spiffeId, err: error }, "Failed to sign JWT-SVID");
+        throw rpcError(status.INTERNAL, `failed to sign JWT-SVID: ${(error as Error).message}`);
+      }
+      log.debug({ entry_id: entry.id, spiffe_id: entry.spiffeId, expires_at: signed.expiresAt }, "Signed JWT-SVID");
+
+      const svid: types.JWTSVID = {
+        token: signed.token,
+        id: idToProto(entry.spiffeId),
+        expires_at: signed.expiresAt,
+        issued_at: signed.issuedAt,
+        hint: entry.hint,
+      };
+      return { svid };
+    }),
+
     MintX509SVID: unimplementedUnary("MintX509SVID"),
     MintJWTSVID: unimplementedUnary("MintJWTSVID"),
     NewDownstreamX509CA: unimplementedUnary("NewDownstreamX509CA"),

@@ -9,6 +9,8 @@ import { createCaJournalStore } from "./ca-journal-store.js";
 import type { CaJournalStore } from "./ca-journal-store.js";
 import { createEntryStore } from "./entry-store.js";
 import type { EntryStore } from "./entry-store.js";
+import { createJwtKeyJournalStore } from "./jwt-key-journal-store.js";
+import type { JwtKeyJournalStore } from "./jwt-key-journal-store.js";
 import { createJoinTokenStore } from "./join-token-store.js";
 import type { JoinTokenStore } from "./join-token-store.js";
 import { createNodeStore } from "./node-store.js";
@@ -21,6 +23,7 @@ export interface Datastore {
   joinTokens: JoinTokenStore;
   bundles: BundleStore;
   caJournal: CaJournalStore;
+  jwtKeyJournal: JwtKeyJournalStore;
   /** Runs `work` in one SQLite transaction; nested calls join the outer transaction. */
   transaction<T>(work: () => T): T;
   close(): void;
@@ -57,6 +60,7 @@ export function openDatastore(path: string): Datastore {
     joinTokens: createJoinTokenStore(db),
     bundles: createBundleStore(db),
     caJournal: createCaJournalStore(db),
+    jwtKeyJournal: createJwtKeyJournalStore(db),
     transaction: (work) => db.transaction(work)(),
     close: () => db.close(),
   };

@@ -71,6 +71,20 @@ const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    description: "the JWT signing key journal",
+    sql: `
+      CREATE TABLE jwt_key_journal (
+        slot       TEXT PRIMARY KEY CHECK (slot IN ('A', 'B')),
+        key_id     TEXT NOT NULL,
+        public_key BLOB NOT NULL,
+        issued_at  INTEGER NOT NULL,
+        not_after  INTEGER NOT NULL,
+        status     TEXT NOT NULL CHECK (status IN ('active', 'prepared', 'old'))
+      );
+    `,
+  },
 ];
 
 /** The schema version this build of the server writes. */

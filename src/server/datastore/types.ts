@@ -129,3 +129,20 @@ export interface CaSlot {
   certificate: Buffer;
   status: CaSlotStatus;
 }
+
+/**
+ * One of the two JWT signing key slots (`A`, `B`), as recorded across restarts. The private
+ * key lives in the KeyManager; this record carries what is published about it.
+ */
+export interface JwtKeySlot {
+  slot: "A" | "B";
+  /** The `kid` placed in the header of every token the key signs. */
+  keyId: string;
+  /** PKIX (SubjectPublicKeyInfo) DER of the public key. */
+  publicKey: Buffer;
+  /** Unix seconds when the key was made. */
+  issuedAt: number;
+  /** Unix seconds after which the key signs nothing and leaves the bundle. */
+  notAfter: number;
+  status: CaSlotStatus;
+}

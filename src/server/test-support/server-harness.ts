@@ -29,6 +29,7 @@ export interface EntryFields {
   parentId: string;
   selectors?: { type: string; value: string }[];
   x509SvidTtl?: number;
+  jwtSvidTtl?: number;
   dnsNames?: string[];
   hint?: string;
   federatesWith?: string[];
@@ -140,6 +141,7 @@ export async function startTestServer(overrides: Partial<ServerConfig> = {}): Pr
         parent_id: protoId(fields.parentId),
         selectors: fields.selectors ?? [{ type: "unix", value: "uid:1000" }],
         x509_svid_ttl: fields.x509SvidTtl ?? 0,
+        jwt_svid_ttl: fields.jwtSvidTtl ?? 0,
         dns_names: fields.dnsNames ?? [],
         hint: fields.hint ?? "",
         federates_with: fields.federatesWith ?? [],
