@@ -7,7 +7,9 @@ import * as grpc from "@grpc/grpc-js";
 
 import { claimSocketPath } from "../common/claim-socket-path.js";
 import type { Logger } from "../common/log.js";
-import { readPeerCredentials } from "./peer-credentials.js";
+import { createLogThrottle } from "../common/log-throttle.js";
+import type { LogThrottle } from "../common/log-throttle.js";
+import { peerHasExited, readPeerCredentials } from "./peer-credentials.js";
 import type { PeerCredentials } from "./peer-credentials.js";
 
 /** Identity of the process that opened the connection a gRPC call arrived on. */
@@ -38,12 +40,17 @@ export interface WorkloadSocket {
 const connections = new Map<string, PeerCredentials>();
 let nextConnectionNumber = 1;
 
+/** Minimum time between two warnings about rejected connections, because any local user can cause them. */
+const REJECTION_WARNING_INTERVAL_MS = 10_000;
+
 /**
  * Serves `server` on a Unix socket whose accepted connections carry kernel-reported
  * caller credentials; handlers read them with {@link callerOf}.
  *
  * Credentials are read once per connection at accept. Connections whose credentials
- * cannot be read, including a pid of 0, are closed and logged. `server` needs its
+ * cannot be read, including a pid of 0, are closed. A client that exited before the read
+ * is logged at debug level; other failures log at most one warning per 10 s, with the
+ * count of warnings dropped since the last one in `suppressed`. `server` needs its
  * services added but no `bindAsync`. Close the returned socket before shutting `server`
  * down, because the listener keeps accepting connections until then.
  */
@@ -56,8 +63,9 @@ export async function listenWorkloadSocket(server: grpc.Server, options: Workloa
 
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   const sockets = new Set<Socket>();
+  const rejectionWarnings = createLogThrottle(REJECTION_WARNING_INTERVAL_MS);
   const netServer = createServer((socket) => {
-    const credentials = acceptConnection(socket, logger);
+    const credentials = acceptConnection(socket, logger, rejectionWarnings);
     if (credentials === undefined) {
       return;
     }
@@ -122,13 +130,13 @@ export function callerOf(call: { getPeer(): string }): CallerCredentials | undef
 }
 
 /** Reads and registers the credentials of a new connection, or closes it. */
-function acceptConnection(socket: Socket, logger: Logger): PeerCredentials | undefined {
+function acceptConnection(socket: Socket, logger: Logger, rejectionWarnings: LogThrottle): PeerCredentials | undefined {
   let credentials: PeerCredentials;
   try {
     credentials = readPeerCredentials(socket);
   } catch (error) {
-    logger.warn({ err: error }, "Rejected Workload API connection: failed to read caller credentials");
     socket.destroy();
+    logRejectedConnection(error, logger, rejectionWarnings);
     return undefined;
   }
 
@@ -146,6 +154,24 @@ function acceptConnection(socket: Socket, logger: Logger): PeerCredentials | und
 
   logger.debug({ pid: credentials.pid, uid: credentials.uid, gid: credentials.gid }, "Accepted Workload API connection");
   return credentials;
+}
+
+/**
+ * Logs why a connection was rejected. The `error` field carries the message alone: it
+ * already names each cause once, and pino's `err` serializer would append the causes again
+ * and add stack traces.
+ */
+function logRejectedConnection(error: unknown, logger: Logger, rejectionWarnings: LogThrottle): void {
+  const message = error instanceof Error ? error.message : String(error);
+  if (peerHasExited(error)) {
+    logger.debug({ error: message }, "Rejected Workload API connection: the client exited before its credentials were read");
+    return;
+  }
+
+  const admitted = rejectionWarnings.admit();
+  if (admitted !== undefined) {
+    logger.warn({ error: message, suppressed: admitted.suppressed }, "Rejected Workload API connection: failed to read caller credentials");
+  }
 }
 
 function removeSocketFile(socketPath: string): void {

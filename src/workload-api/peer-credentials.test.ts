@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
-import { readPeerCredentials, readProcessStartTime } from "./peer-credentials.js";
+import { peerHasExited, readPeerCredentials, readProcessStartTime } from "./peer-credentials.js";
 import type { PeerCredentials } from "./peer-credentials.js";
 
 const CLIENT_SCRIPT = fileURLToPath(new URL("testdata/credentials-client.mjs", import.meta.url));
@@ -226,6 +226,24 @@ describe("readPeerCredentials", () => {
     expect(report.credentialsPidQ).toBe(report.pidP);
     expect(report.aliveQ).toBe(true);
     expect(report.aliveAfterReuse).toBe(false);
+  });
+});
+
+describe("peerHasExited", () => {
+  it("finds ENOENT or ESRCH in the cause chain", () => {
+    const missingStat = Object.assign(new Error("ENOENT: no such file or directory, open '/proc/1234/stat'"), { code: "ENOENT" });
+    const goneProcess = Object.assign(new Error("pidfd_open: No such process"), { code: "ESRCH" });
+
+    expect(peerHasExited(new Error("failed to read the start time of peer pid 1234", { cause: missingStat }))).toBe(true);
+    expect(peerHasExited(new Error("failed to open a pidfd", { cause: goneProcess }))).toBe(true);
+  });
+
+  it("ignores other failures", () => {
+    const badDescriptor = Object.assign(new Error("getsockopt(SO_PEERCRED): Bad file descriptor"), { code: "EBADF" });
+
+    expect(peerHasExited(new Error("peer pid is 0"))).toBe(false);
+    expect(peerHasExited(new Error("failed to read peer credentials", { cause: badDescriptor }))).toBe(false);
+    expect(peerHasExited("ENOENT")).toBe(false);
   });
 });
 

@@ -72,6 +72,24 @@ export function readPeerCredentials(socket: Socket): PeerCredentials {
   };
 }
 
+/** Errno codes on the peer's /proc entry or pidfd that mean the peer process has exited. */
+const PEER_EXITED_CODES: ReadonlySet<string> = new Set(["ENOENT", "ESRCH"]);
+
+/**
+ * Returns true when `error`, thrown by {@link readPeerCredentials}, means that the client
+ * exited before its credentials were read: ENOENT or ESRCH anywhere in the `cause` chain.
+ * Such a client cannot be served anyway, and any local user can cause it at will.
+ */
+export function peerHasExited(error: unknown): boolean {
+  for (let current = error; current instanceof Error; current = current.cause) {
+    const code = (current as NodeJS.ErrnoException).code;
+    if (code !== undefined && PEER_EXITED_CODES.has(code)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 /**
  * Reads the start time of process `pid` in clock ticks since boot: field 22 of
  * `/proc/<pid>/stat`. The command name in field 2 may contain spaces and ')', so the
@@ -126,7 +144,7 @@ function readStartTimeOfPinnedProcess(addon: PeerCredentialsAddon, pidfd: number
     // While the pidfd's process is running the pid cannot go to anyone else, so a live
     // pidfd after the read proves that the start time belongs to the connecting process.
     if (!addon.pidfdIsAlive(pidfd)) {
-      throw new Error("the process has exited");
+      throw Object.assign(new Error("the process has exited"), { code: "ESRCH" });
     }
     return startTime;
   } catch (error) {
