@@ -11,18 +11,22 @@ import { x509RootsFromProto } from "../client/bundle-convert.js";
 import type { ServerEndpoint } from "../client/dial.js";
 import { bootstrapCredentials, serverChannelOptions, serverTarget } from "../client/dial.js";
 import { fetchServerCertificateInsecurely } from "../client/insecure-bootstrap.js";
-import { toServerRpcError } from "../client/rpc-failure.js";
+import { cleanStatusDetails, ServerRpcError, toServerRpcError } from "../client/rpc-failure.js";
 import { RPC_TIMEOUT_MS } from "../client/server-client.js";
 import { readStream } from "../client/stream-reader.js";
+import { serverCertificateFailure } from "../client/tls-failure.js";
 import { createCsr } from "../crypto/csr.js";
 import type { AgentSvidState } from "./agent-svid.js";
 import { checkAgentSvid } from "./agent-svid.js";
+import { explainCertificateFailure } from "./explain-certificate-failure.js";
 
 /** Inputs of one node attestation. */
 export interface AttestNodeOptions {
   endpoint: ServerEndpoint;
   /** Roots that authenticate the server (trust_bundle_path); ignored with `insecureBootstrap`. */
   bootstrapBundle: Buffer[];
+  /** Path of the file `bootstrapBundle` was read from, named in the error when the server's certificate does not chain to it. */
+  trustBundlePath?: string;
   insecureBootstrap: boolean;
   keyManager: KeyManager;
   nodeAttestor: NodeAttestor;
@@ -42,7 +46,9 @@ export interface AttestNodeOptions {
  * new SVID must verify against it.
  *
  * Throws a ServerRpcError for a failed call (its `code` tells whether a retry can help),
- * or an Error for a missing join token or an SVID that does not check out.
+ * or an Error for a missing join token or an SVID that does not check out. When the agent
+ * rejects the server's certificate, the ServerRpcError (UNAVAILABLE) says why and what
+ * to change, for example to fetch the current bundle into trust_bundle_path.
  */
 export async function attestNode(options: AttestNodeOptions): Promise<AgentSvidState> {
   const { endpoint } = options;
@@ -63,7 +69,7 @@ export async function attestNode(options: AttestNodeOptions): Promise<AgentSvidS
     try {
       result = await runAttestAgent(agentClient, options.nodeAttestor, data, csr, options.signal);
     } catch (error) {
-      throw toServerRpcError("failed to attest agent", error);
+      throw attestationError(error, options);
     }
 
     let bundle: types.Bundle__Output;
@@ -90,6 +96,18 @@ export async function attestNode(options: AttestNodeOptions): Promise<AgentSvidS
   } finally {
     channel.close();
   }
+}
+
+function attestationError(error: unknown, options: AttestNodeOptions): ServerRpcError {
+  const failure = serverCertificateFailure(error);
+  if (failure === undefined) {
+    return toServerRpcError("failed to attest agent", error);
+  }
+
+  const details = cleanStatusDetails((error as ServiceError).details);
+  return new ServerRpcError(`failed to attest agent: ${explainCertificateFailure(failure, options)}`, status.UNAVAILABLE, details, undefined, {
+    cause: error,
+  });
 }
 
 /** Runs the AttestAgent stream until the server sends a result, answering challenges on the way. */

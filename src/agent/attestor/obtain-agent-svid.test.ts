@@ -1,21 +1,26 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Server, ServerCredentials, status } from "@grpc/grpc-js";
 import { pino } from "pino";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 
 import type { KeyManager, ManagedKey } from "../../../plugins/keymanager/key-manager.js";
 import { createMemoryKeyManager } from "../../../plugins/keymanager/memory.js";
 import { createJoinTokenAttestor } from "../../../plugins/nodeattestor/join-token.js";
+import { certificatesToPem } from "../../spiffe/bundle.js";
+import { captureLogger } from "../../workload-api/test-logger.js";
 import { createTestRootAuthority, createTestSvid } from "../../workload-api/test-pki.js";
 import type { TestAuthority, TestSvid } from "../../workload-api/test-pki.js";
 import { ServerRpcError } from "../client/rpc-failure.js";
+import { pkcs8ToPem } from "../crypto/ec-key.js";
 import { readAgentState, writeAgentState } from "../storage/agent-state.js";
 import { obtainAgentSvid } from "./obtain-agent-svid.js";
 
 const logger = pino({ level: "silent" });
 const TRUST_DOMAIN = "example.org";
 const AGENT_ID = `spiffe://${TRUST_DOMAIN}/spire/agent/join_token/abc`;
+const FETCH_BUNDLE = "fetch the current bundle with `tessera-server bundle show` (or `spire-server bundle show`)";
 
 let authority: TestAuthority;
 let agentSvid: TestSvid;
@@ -35,10 +40,31 @@ function keyManagerWith(keys: ManagedKey[]): KeyManager {
   };
 }
 
+/**
+ * Starts a TLS gRPC server with no services whose certificate comes from a CA outside the
+ * agent's bundle, as a server is after its CA changed. Returns its port.
+ */
+async function startUntrustedServer(servers: Server[]): Promise<number> {
+  const otherAuthority = await createTestRootAuthority("other.org");
+  const svid = await createTestSvid(otherAuthority, `spiffe://${TRUST_DOMAIN}/spire/server`);
+  const server = new Server();
+  const credentials = ServerCredentials.createSsl(
+    null,
+    [{ cert_chain: Buffer.from(certificatesToPem(svid.certChain)), private_key: Buffer.from(pkcs8ToPem(svid.privateKeyPkcs8)) }],
+    false,
+  );
+  servers.push(server);
+  return new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", credentials, (error, port) => (error ? reject(error) : resolve(port))),
+  );
+}
+
 describe("obtainAgentSvid", () => {
   const folders: string[] = [];
+  const servers: Server[] = [];
   afterEach(() => {
     for (const folder of folders.splice(0)) rmSync(folder, { recursive: true, force: true });
+    for (const server of servers.splice(0)) server.forceShutdown();
   });
 
   function options(dataDir: string, keyManager: KeyManager, token?: string) {
@@ -84,6 +110,41 @@ describe("obtainAgentSvid", () => {
 
     expect(error).toBeInstanceOf(ServerRpcError);
     expect((error as ServerRpcError).message).toMatch(/^failed to attest agent: UNAVAILABLE/);
+  });
+
+  it("explains a server outside the trust bundle", async () => {
+    const port = await startUntrustedServer(servers);
+    const settings = { ...options(makeDataDir(), createMemoryKeyManager(), "token"), trustBundlePath: "/opt/tessera/bundle.pem" };
+    settings.endpoint = { ...settings.endpoint, port };
+
+    const error = await obtainAgentSvid(settings).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(ServerRpcError);
+    expect((error as ServerRpcError).code).toBe(status.UNAVAILABLE);
+    expect((error as ServerRpcError).message).toBe(
+      `failed to attest agent: TLS verification of the server at 127.0.0.1:${port} failed (self-signed certificate in certificate chain): ` +
+        `the server's certificate does not chain to the trust bundle in trust_bundle_path (/opt/tessera/bundle.pem): ${FETCH_BUNDLE}`,
+    );
+  });
+
+  it("retries attestation after 5 s", async () => {
+    // Six seconds leave room for the first retry, about 5 s later, but not for the second,
+    // about 7.5 s after that, so attestation then ends with the last error.
+    const port = await startUntrustedServer(servers);
+    const captured = captureLogger();
+    const settings = { ...options(makeDataDir(), createMemoryKeyManager(), "token"), logger: captured.logger, retryLimitMs: 6000 };
+    settings.endpoint = { ...settings.endpoint, port };
+
+    const error = await obtainAgentSvid(settings).catch((e: unknown) => e);
+
+    const retries = captured.lines.filter((line) => line.msg === "Node attestation failed; retrying");
+    expect(retries).toHaveLength(1);
+    const retryIntervalSeconds = Number.parseFloat(String(retries[0]?.retry_interval));
+    expect(String(retries[0]?.retry_interval)).toMatch(/^\d+(\.\d+)?s$/);
+    expect(retryIntervalSeconds).toBeGreaterThanOrEqual(4.5);
+    expect(retryIntervalSeconds).toBeLessThanOrEqual(5.5);
+    expect(retries[0]?.error).toContain("does not chain to the trust bundle in trust_bundle_path");
+    expect((error as Error).message).toContain("does not chain to the trust bundle in trust_bundle_path");
   });
 
   it("explains a missing join token", async () => {

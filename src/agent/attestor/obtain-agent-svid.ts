@@ -13,6 +13,13 @@ import type { AttestNodeOptions } from "./node-attestor.js";
 /** How long the agent keeps retrying attestation before it gives up, as SPIRE's agent does. */
 export const ATTESTATION_RETRY_LIMIT_MS = 60_000;
 
+/**
+ * Delays between attestation attempts: 5 s, growing by 1.5 with 10 % jitter up to 24
+ * times the first delay. SPIRE's agent uses the same numbers (bootstrapBackoffInterval
+ * in pkg/agent/agent.go and pkg/common/backoff), so the agent makes about five attempts in that minute.
+ */
+const ATTESTATION_BACKOFF = { initialMs: 5000, maxMs: 24 * 5000, multiplier: 1.5, jitter: 0.1 };
+
 /** Calls that no retry can fix: the server refused the agent or the request. */
 const FINAL_CODES = new Set([status.PERMISSION_DENIED, status.INVALID_ARGUMENT, status.UNAUTHENTICATED, status.UNIMPLEMENTED]);
 
@@ -27,9 +34,10 @@ export interface ObtainAgentSvidOptions extends AttestNodeOptions {
  * Returns the agent's identity: the SVID stored in data_dir when it is still valid and the
  * KeyManager holds its key, otherwise a new one from node attestation, which is then stored.
  *
- * Attestation is retried with backoff (1 s, ×1.5, up to 15 s, for at most one minute) while
- * the server is unreachable or fails; PermissionDenied, InvalidArgument and errors outside
- * the call (a missing join token) end it at once, because retrying cannot help.
+ * Attestation is retried with backoff (5 s, ×1.5, for at most one minute) while the server
+ * is unreachable, fails, or presents a certificate the agent rejects; after that the last
+ * error is thrown. PermissionDenied, InvalidArgument and errors outside the call (a missing
+ * join token) end it at once, because retrying cannot help.
  */
 export async function obtainAgentSvid(options: ObtainAgentSvidOptions): Promise<AgentSvidState> {
   const logger = options.logger;
@@ -40,7 +48,7 @@ export async function obtainAgentSvid(options: ObtainAgentSvidOptions): Promise<
   }
 
   logger.info({ data_dir: options.dataDir }, "SVID is not found. Starting node attestation");
-  const backoff = createBackoff({ initialMs: 1000, maxMs: 15_000, multiplier: 1.5 });
+  const backoff = createBackoff(ATTESTATION_BACKOFF);
   const deadline = Date.now() + (options.retryLimitMs ?? ATTESTATION_RETRY_LIMIT_MS);
 
   for (;;) {

@@ -34,11 +34,19 @@ export function toServerRpcError(what: string, error: unknown): ServerRpcError {
   const serviceError = error as Partial<ServiceError> | undefined;
   const code = typeof serviceError?.code === "number" ? serviceError.code : status.UNKNOWN;
   const statusMessage =
-    typeof serviceError?.details === "string" && serviceError.details !== "" ? serviceError.details : String((error as Error)?.message ?? error);
+    typeof serviceError?.details === "string" && serviceError.details !== "" ? cleanStatusDetails(serviceError.details) : String((error as Error)?.message ?? error);
   const reason = permissionDeniedReason(error);
 
   const detail = reason === undefined ? statusMessage : `${statusMessage} (reason ${reason})`;
   return new ServerRpcError(`${what}: ${status[code]}: ${detail}`, code, statusMessage, reason, { cause: error });
+}
+
+/**
+ * Removes two artifacts of grpc-js 1.14 from the details of a failed connection: the
+ * "Error: " before the last error, and a trailing "Resolution note: " that has no note.
+ */
+export function cleanStatusDetails(details: string): string {
+  return details.replace("Last error: Error: ", "Last error: ").replace(/\.? Resolution note: *$/, "");
 }
 
 /**

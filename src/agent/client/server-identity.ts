@@ -4,6 +4,9 @@ import { formatSpiffeId } from "../../spiffe/spiffe-id.js";
 import { spiffeIdFromCertificate } from "../../spiffe/x509-svid.js";
 import { serverSpiffeId } from "../../spiffe/trust-domain.js";
 
+/** Matches the start of every message {@link checkServerSpiffeId} returns, so the reason can be found in gRPC status details. */
+export const SERVER_ID_MISMATCH = /^the server (presented the SPIFFE ID|certificate is not an SVID for) /;
+
 /**
  * Checks that a server certificate carries exactly one URI SAN and that it is the server
  * ID of `trustDomain` (`spiffe://<td>/spire/server`). Returns an Error describing the
