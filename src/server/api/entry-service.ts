@@ -4,7 +4,7 @@ import type { EntryHandlers, entryv1, types } from "../../proto/index.js";
 import { parseTrustDomain } from "../../spiffe/trust-domain.js";
 import { fetchAuthorizedEntries } from "../authorization/authorized-entries.js";
 import type { CallAuthorizer } from "../authorization/call-authorizer.js";
-import { EntryIdTakenError, EntryNotFoundError } from "../datastore/entry-store.js";
+import { EntryIdTakenError, EntryNotFoundError, FederatedBundleNotFoundError } from "../datastore/entry-store.js";
 import type { EntryFilter, RegistrationEntry } from "../datastore/types.js";
 import { rpcError } from "../endpoints/rpc-error.js";
 import { invalidArgument, toRpcError, unary, validating } from "./handler.js";
@@ -112,9 +112,15 @@ export function createEntryService(context: ServerContext, authorizer: CallAutho
       log.info({ entry_id: entry.id, spiffe_id: entry.spiffeId, parent_id: entry.parentId }, "Entry created");
       return { status: { code: status.OK, message: "OK" }, entry: applyEntryMask(entryToProto(entry), mask) };
     } catch (error) {
-      const code = error instanceof EntryIdTakenError ? status.ALREADY_EXISTS : status.INTERNAL;
-      if (code === status.INTERNAL) log.error({ err: error }, "Failed to create entry");
-      return { status: { code, message: `failed to create entry: ${(error as Error).message}` }, entry: null };
+      const message = `failed to create entry: ${(error as Error).message}`;
+      if (error instanceof EntryIdTakenError) return { status: { code: status.ALREADY_EXISTS, message }, entry: null };
+      if (error instanceof FederatedBundleNotFoundError) {
+        // SPIRE returns Internal here as well, because its datastore error carries no code.
+        log.info({ spiffe_id: converted.spiffeId, federates_with: converted.federatesWith, error: message }, "Failed to create entry");
+        return { status: { code: status.INTERNAL, message }, entry: null };
+      }
+      log.error({ err: error }, "Failed to create entry");
+      return { status: { code: status.INTERNAL, message }, entry: null };
     }
   }
 
@@ -140,7 +146,18 @@ export function createEntryService(context: ServerContext, authorizer: CallAutho
     } catch (error) {
       return { status: { code: status.INVALID_ARGUMENT, message: `failed to convert entry: ${(error as Error).message}` }, entry: null };
     }
-    const updated = datastore.entries.update(current.id, converted);
+    let updated;
+    try {
+      updated = datastore.entries.update(current.id, converted);
+    } catch (error) {
+      const message = `failed to update entry: ${(error as Error).message}`;
+      if (error instanceof FederatedBundleNotFoundError) {
+        log.info({ entry_id: current.id, federates_with: converted.federatesWith, error: message }, "Failed to update entry");
+      } else {
+        log.error({ entry_id: current.id, err: error }, "Failed to update entry");
+      }
+      return { status: { code: status.INTERNAL, message }, entry: null };
+    }
     log.info({ entry_id: updated.id, revision_number: updated.revisionNumber }, "Entry updated");
     return { status: { code: status.OK, message: "OK" }, entry: applyEntryMask(entryToProto(updated), outputMask) };
   }

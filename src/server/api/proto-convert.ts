@@ -1,3 +1,4 @@
+import { createPublicKey, X509Certificate } from "node:crypto";
 import { formatSpiffeId, parseSpiffeId, spiffeIdFromPath } from "../../spiffe/spiffe-id.js";
 import { parseTrustDomain } from "../../spiffe/trust-domain.js";
 import { validateSelector } from "../../spiffe/selector.js";
@@ -206,6 +207,42 @@ export function bundleToProto(bundle: Bundle): types.Bundle__Output {
     sequence_number: bundle.sequenceNumber,
     wit_authorities: [],
   };
+}
+
+/**
+ * Validates an API bundle and converts it to the stored form, without a sequence number
+ * (the store assigns one). Each X.509 authority must parse as a DER certificate and each
+ * JWT authority must have a key ID and a PKIX public key. Throws an Error naming the bad item.
+ */
+export function bundleFromProto(bundle: types.Bundle__Output): Omit<Bundle, "sequenceNumber"> {
+  const trustDomain = parseTrustDomain(bundle.trust_domain);
+
+  const x509Authorities = bundle.x509_authorities.map((authority, index) => {
+    try {
+      new X509Certificate(authority.asn1);
+    } catch (error) {
+      throw new Error(`invalid X.509 authority ${index}: ${(error as Error).message}`, { cause: error });
+    }
+    return Buffer.from(authority.asn1);
+  });
+
+  const jwtAuthorities = bundle.jwt_authorities.map((authority, index) => {
+    if (authority.key_id === "") throw new Error(`invalid JWT authority ${index}: missing key ID`);
+    try {
+      createPublicKey({ key: Buffer.from(authority.public_key), format: "der", type: "spki" });
+    } catch (error) {
+      throw new Error(`invalid JWT authority ${authority.key_id}: ${(error as Error).message}`, { cause: error });
+    }
+    return {
+      publicKey: Buffer.from(authority.public_key),
+      keyId: authority.key_id,
+      expiresAt: Number(authority.expires_at),
+      tainted: authority.tainted,
+    };
+  });
+
+  if (bundle.refresh_hint < 0) throw new Error(`invalid refresh hint ${bundle.refresh_hint}: it must not be negative`);
+  return { trustDomain, x509Authorities, jwtAuthorities, refreshHint: Number(bundle.refresh_hint) };
 }
 
 /** Converts the API's selector match behaviour to the store's name for it. */

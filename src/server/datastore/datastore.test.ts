@@ -5,7 +5,8 @@ import BetterSqlite3 from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { openDatastore } from "./datastore.js";
 import type { Datastore } from "./datastore.js";
-import { EntryNotFoundError } from "./entry-store.js";
+import { BundleInUseError, BundleNotFoundError, deleteFederatedBundle } from "./delete-federated-bundle.js";
+import { EntryNotFoundError, FederatedBundleNotFoundError } from "./entry-store.js";
 import { NodeNotFoundError } from "./node-store.js";
 import { CURRENT_SCHEMA_VERSION } from "./schema.js";
 import { newRegistrationEntry } from "./types.js";
@@ -116,6 +117,7 @@ describe("datastore", () => {
 
     it("stores every field", () => {
       const { store } = open();
+      store.bundles.set({ trustDomain: "other.org", x509Authorities: [], jwtAuthorities: [], refreshHint: 0 });
       const input = newEntry({
         x509SvidTtl: 120,
         jwtSvidTtl: 60,
@@ -285,6 +287,61 @@ describe("datastore", () => {
 
       expect(second.sequenceNumber).toBe(2);
       expect(store.bundles.get("example.org")).toEqual(second);
+      expect(store.bundles.get("other.org")).toBeUndefined();
+    });
+  });
+  describe("federated bundles", () => {
+    function withOtherBundle(): Datastore {
+      const { store } = open();
+      store.bundles.set({ trustDomain: "other.org", x509Authorities: [], jwtAuthorities: [], refreshHint: 0 });
+      return store;
+    }
+
+    it("rejects entries federating with unknown trust domains", () => {
+      const store = withOtherBundle();
+      const { entry } = store.entries.createOrReturn(newEntry());
+
+      expect(() => store.entries.createOrReturn(newEntry({ spiffeId: "spiffe://example.org/db", federatesWith: ["missing.org"] }))).toThrow(
+        FederatedBundleNotFoundError,
+      );
+      expect(() => store.entries.update(entry.id, newEntry({ federatesWith: ["missing.org"] }))).toThrow(
+        'unable to find federated bundle "spiffe://missing.org"',
+      );
+      expect(store.entries.count()).toBe(1);
+    });
+
+    it("restricts deletion while entries federate", () => {
+      const store = withOtherBundle();
+      store.entries.createOrReturn(newEntry({ federatesWith: ["other.org"] }));
+
+      expect(() => deleteFederatedBundle(store, "other.org", "restrict")).toThrow(BundleInUseError);
+      expect(store.bundles.get("other.org")).toBeDefined();
+      expect(() => deleteFederatedBundle(store, "missing.org", "restrict")).toThrow(BundleNotFoundError);
+    });
+
+    it("deletes federating entries in delete mode", () => {
+      const store = withOtherBundle();
+      const federating = store.entries.createOrReturn(newEntry({ federatesWith: ["other.org"] })).entry;
+      const unrelated = store.entries.createOrReturn(newEntry({ spiffeId: "spiffe://example.org/db" })).entry;
+
+      const changed = deleteFederatedBundle(store, "other.org", "delete");
+
+      expect(changed).toEqual([federating.id]);
+      expect(store.entries.get(federating.id)).toBeUndefined();
+      expect(store.entries.get(unrelated.id)).toEqual(unrelated);
+      expect(store.bundles.get("other.org")).toBeUndefined();
+    });
+
+    it("dissociates federating entries in dissociate mode", () => {
+      const store = withOtherBundle();
+      store.bundles.set({ trustDomain: "third.org", x509Authorities: [], jwtAuthorities: [], refreshHint: 0 });
+      const { entry } = store.entries.createOrReturn(newEntry({ federatesWith: ["other.org", "third.org"] }));
+
+      deleteFederatedBundle(store, "other.org", "dissociate");
+      const after = store.entries.get(entry.id);
+
+      expect(after?.federatesWith).toEqual(["third.org"]);
+      expect(after?.revisionNumber).toBe(entry.revisionNumber + 1);
       expect(store.bundles.get("other.org")).toBeUndefined();
     });
   });

@@ -9,6 +9,14 @@ export class EntryNotFoundError extends Error {
   override readonly name = "EntryNotFoundError";
 }
 
+/**
+ * Raised when an entry would federate with a trust domain that has no bundle in the store,
+ * because SPIRE, too, requires the bundle before any entry may federate with it.
+ */
+export class FederatedBundleNotFoundError extends Error {
+  override readonly name = "FederatedBundleNotFoundError";
+}
+
 /** Raised when a new entry's ID is already taken by another entry. */
 export class EntryIdTakenError extends Error {
   override readonly name = "EntryIdTakenError";
@@ -19,13 +27,17 @@ export interface EntryStore {
   /**
    * Creates the entry, or returns the existing "similar" entry (same SPIFFE ID, parent ID
    * and selector set) untouched with `existing: true`, as SPIRE's CreateOrReturn does.
+   * Throws {@link FederatedBundleNotFoundError} when a `federatesWith` trust domain has no bundle.
    */
   createOrReturn(entry: NewRegistrationEntry, now?: Date): { entry: RegistrationEntry; existing: boolean };
   get(id: string): RegistrationEntry | undefined;
   list(filter?: EntryFilter): RegistrationEntry[];
   /** Lists entries whose parent ID is one of `parentIds`, in one query. */
   listByParentIds(parentIds: readonly string[]): RegistrationEntry[];
-  /** Replaces the masked fields (all fields without a mask) and increments the revision number. */
+  /**
+   * Replaces the masked fields (all fields without a mask) and increments the revision number.
+   * Throws {@link FederatedBundleNotFoundError} like createOrReturn.
+   */
   update(id: string, changes: NewRegistrationEntry, mask?: EntryUpdateMask): RegistrationEntry;
   /** Deletes and returns the entry; throws {@link EntryNotFoundError} when it does not exist. */
   delete(id: string): RegistrationEntry;
@@ -80,6 +92,15 @@ export function createEntryStore(db: Database): EntryStore {
   );
   const deleteById = db.prepare("DELETE FROM registered_entries WHERE id = ?");
   const countAll = db.prepare("SELECT COUNT(*) AS count FROM registered_entries");
+  const selectBundle = db.prepare("SELECT 1 FROM bundles WHERE trust_domain = ?");
+
+  function requireFederatedBundles(federatesWith: readonly string[]): void {
+    for (const trustDomain of federatesWith) {
+      if (selectBundle.get(trustDomain) === undefined) {
+        throw new FederatedBundleNotFoundError(`unable to find federated bundle "spiffe://${trustDomain}"`);
+      }
+    }
+  }
 
   const createOrReturn = db.transaction((entry: NewRegistrationEntry, now: Date) => {
     const normalized = normalizeEntry(entry);
@@ -90,6 +111,7 @@ export function createEntryStore(db: Database): EntryStore {
       return { entry: fromRow(similar), existing: true };
     }
 
+    requireFederatedBundles(normalized.federatesWith);
     const id = entry.id === "" ? randomUUID() : entry.id;
     if (selectById.get(id) !== undefined) {
       throw new EntryIdTakenError(`failed to create entry: the entry ID ${JSON.stringify(id)} is already in use`);
@@ -121,6 +143,7 @@ export function createEntryStore(db: Database): EntryStore {
       }
     }
     merged.revisionNumber = current.revisionNumber + 1;
+    requireFederatedBundles(merged.federatesWith);
 
     updateRow.run(toRow(merged));
     return merged;
