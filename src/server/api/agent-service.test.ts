@@ -240,13 +240,30 @@ describe("agent service", () => {
       });
     });
 
-    it("requires a TTL for join tokens", async () => {
+    it("requires a positive TTL for join tokens", async () => {
       const server = await start();
 
-      const error = await callError((done) => server.admin.agent.CreateJoinToken({ ttl: 0 }, done));
+      const missing = await callError((done) => server.admin.agent.CreateJoinToken({ ttl: 0 }, done));
+      const negative = await callError((done) => server.admin.agent.CreateJoinToken({ ttl: -5 }, done));
 
-      expect(error.code).toBe(status.INVALID_ARGUMENT);
-      expect(error.details).toBe("ttl is required, you must provide one");
+      expect(missing.code).toBe(status.INVALID_ARGUMENT);
+      expect(missing.details).toBe("invalid TTL 0: the TTL must be a positive number of seconds");
+      expect(negative.code).toBe(status.INVALID_ARGUMENT);
+      expect(negative.details).toBe("invalid TTL -5: the TTL must be a positive number of seconds");
+    });
+
+    it("names an invalid agent ID once", async () => {
+      const server = await start();
+      const foreign = { trust_domain: "other.org", path: "/host" };
+      const outsideNamespace = { trust_domain: "example.org", path: "/host" };
+
+      const tokenError = await callError((done) => server.admin.agent.CreateJoinToken({ ttl: 60, agent_id: foreign }, done));
+      const getError = await callError((done) => server.admin.agent.GetAgent({ id: outsideNamespace }, done));
+
+      expect(tokenError.code).toBe(status.INVALID_ARGUMENT);
+      expect(tokenError.details).toBe('invalid agent ID: "spiffe://other.org/host" is not a member of trust domain "example.org"');
+      expect(getError.code).toBe(status.INVALID_ARGUMENT);
+      expect(getError.details).toBe('invalid agent ID: "spiffe://example.org/host" is not in the agent namespace "/spire/agent/"');
     });
 
     it("lists, shows, bans and deletes agents", async () => {

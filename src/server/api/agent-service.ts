@@ -180,11 +180,11 @@ export function createAgentService(context: ServerContext, authorizer: CallAutho
     CreateJoinToken: unary(log, "CreateJoinToken", (call) => {
       authorizer.admin(call);
       const request = call.request;
-      if (request.ttl < 1) invalidArgument("ttl is required, you must provide one");
+      if (request.ttl < 1) invalidArgument(`invalid TTL ${request.ttl}: the TTL must be a positive number of seconds`);
 
       let agentId: string | undefined;
       if (request.agent_id !== null) {
-        agentId = validating("invalid agent ID", () => {
+        agentId = validatingAgentId(() => {
           const id = idFromProto(request.agent_id, "agent ID");
           requireWorkloadId(id, trustDomain, "agent ID");
           return id;
@@ -286,13 +286,26 @@ export function createAgentService(context: ServerContext, authorizer: CallAutho
   };
 
   function requireAgentId(id: types.SPIFFEID__Output | null): string {
-    return validating("invalid agent ID", () => {
+    return validatingAgentId(() => {
       const agentId = idFromProto(id, "agent ID");
       requireMember(agentId, trustDomain, "agent ID");
       if (!agentId.startsWith(`spiffe://${trustDomain}/spire/agent/`)) {
-        throw new Error(`"${agentId}" is not in the agent namespace "/spire/agent/"`);
+        throw new Error(`invalid agent ID: "${agentId}" is not in the agent namespace "/spire/agent/"`);
       }
       return agentId;
     });
+  }
+}
+
+/**
+ * Runs the agent ID checks in `work` and returns INVALID_ARGUMENT with the error message
+ * unchanged: unlike `validating`, it adds no prefix, because the checks in proto-convert
+ * already start their messages with "invalid agent ID".
+ */
+function validatingAgentId<T>(work: () => T): T {
+  try {
+    return work();
+  } catch (error) {
+    invalidArgument((error as Error).message);
   }
 }

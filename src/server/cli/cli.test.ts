@@ -87,6 +87,13 @@ describe("tessera-server CLI", () => {
     expect(withoutId.stdout).toMatch(/^Token: [0-9a-f-]{36}\nWarning: Missing SPIFFE ID\.\n$/);
   });
 
+  it("rejects a negative token TTL", async () => {
+    const result = await cli("token", "generate", "-ttl", "-5");
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe("Error: rpc error: code = InvalidArgument desc = invalid TTL -5: the TTL must be a positive number of seconds\n");
+  });
+
   it("creates, shows and deletes entries", async () => {
     const created = await cli(
       "entry", "create",
