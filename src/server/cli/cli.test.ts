@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { credentials } from "@grpc/grpc-js";
@@ -181,6 +181,55 @@ describe("tessera-server CLI", () => {
     expect(document.spiffe_sequence).toBeGreaterThan(0);
   });
 
+  it("sets, lists and deletes federated bundles", async () => {
+    const keyFile = join(folder, "other.key");
+    const pemFile = join(folder, "other.pem");
+    execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", keyFile, "-out", pemFile, "-subj", "/O=Other", "-days", "1"], { stdio: "ignore" });
+
+    const set = await cli("bundle", "set", "-id", "spiffe://other.org", "-path", pemFile);
+    const listed = await cli("bundle", "list");
+    const shownPem = await cli("bundle", "list", "-id", "spiffe://other.org");
+    const entry = await cli("entry", "create", "-parentID", "spiffe://example.org/host/n9", "-spiffeID", "spiffe://example.org/fed", "-selector", "unix:uid:9", "-federatesWith", "spiffe://other.org");
+    const unknownDomain = await cli("entry", "create", "-parentID", "spiffe://example.org/host/n9", "-spiffeID", "spiffe://example.org/fed2", "-selector", "unix:uid:9", "-federatesWith", "spiffe://nowhere.org");
+    const restricted = await cli("bundle", "delete", "-id", "spiffe://other.org");
+    const dissociated = await cli("bundle", "delete", "-id", "spiffe://other.org", "-mode", "dissociate");
+    const afterDelete = await cli("bundle", "list");
+    const entryAfter = await cli("entry", "show", "-spiffeID", "spiffe://example.org/fed");
+
+    expect(set.stdout).toBe("bundle set.\n");
+    expect(listed.stdout).toBe(`****************************************\n* other.org\n****************************************\n${readFileSync(pemFile, "utf8")}`);
+    expect(shownPem.stdout).toBe(readFileSync(pemFile, "utf8"));
+    expect(entry.stdout).toContain("FederatesWith    : other.org\n");
+    expect(unknownDomain.code).toBe(1);
+    expect(unknownDomain.stdout).toContain('msg: "failed to create entry: unable to find federated bundle "spiffe://nowhere.org""');
+    expect(restricted.code).toBe(1);
+    expect(restricted.stderr).toBe(
+      'Error: failed to delete federated bundle "other.org": failed to delete federated bundle: cannot delete bundle: 1 registration entry federate with "other.org"\n',
+    );
+    expect(dissociated.stdout).toBe("bundle deleted.\n");
+    expect(afterDelete.stdout).toBe("");
+    expect(entryAfter.stdout).not.toContain("FederatesWith");
+  });
+
+  it("round-trips SPIFFE bundles with JWT authorities", async () => {
+    const own = await cli("bundle", "show", "-format", "spiffe");
+    const ownDocument = JSON.parse(own.stdout) as { keys: { use: string; kid?: string; crv?: string }[] };
+    const spiffeFile = join(folder, "mirror.json");
+    writeFileSync(spiffeFile, own.stdout);
+
+    const set = await cli("bundle", "set", "-id", "spiffe://mirror.org", "-path", spiffeFile, "-format", "spiffe");
+    const shown = await cli("bundle", "list", "-id", "spiffe://mirror.org", "-format", "spiffe");
+    const mirrored = JSON.parse(shown.stdout) as { keys: { use: string; kid?: string }[] };
+    await cli("bundle", "delete", "-id", "spiffe://mirror.org");
+
+    const jwtKeys = ownDocument.keys.filter((key) => key.use === "jwt-svid");
+    expect(jwtKeys).toHaveLength(1);
+    expect(jwtKeys[0]?.kid).toMatch(/^[A-Za-z0-9]{32}$/);
+    expect(jwtKeys[0]?.crv).toBe("P-256");
+    expect(set.stdout).toBe("bundle set.\n");
+    expect(mirrored.keys.map((key) => [key.use, key.kid])).toEqual(ownDocument.keys.map((key) => [key.use, key.kid]));
+  });
+
   it("explains a missing socket", async () => {
     const result = await runCli(["agent", "list", "-socketPath", join(folder, "nothing.sock")]);
 
@@ -212,11 +261,11 @@ describe("tessera-server CLI", () => {
     expect(instance.logs.at(-1)?.msg).toBe("Server stopped");
   });
 
-  it("keeps its CA across restarts", async () => {
+  it("keeps its CA and JWT key across restarts", async () => {
     const third = join(folder, "third");
     const config = join(folder, "third.conf");
     writeFileSync(config, configText().replaceAll(socketPath, join(third, "api.sock")).replaceAll(join(folder, "data"), join(third, "data")));
-    const bundleOf = async () => (await runCli(["bundle", "show", "-socketPath", join(third, "api.sock")])).stdout;
+    const bundleOf = async () => (await runCli(["bundle", "show", "-format", "spiffe", "-socketPath", join(third, "api.sock")])).stdout;
 
     const first = await startServerProcess(["-config", config]);
     const before = await bundleOf();
@@ -225,6 +274,7 @@ describe("tessera-server CLI", () => {
     const after = await bundleOf();
     await second.stop();
 
+    expect(before).toContain('"use": "jwt-svid"');
     expect(after).toBe(before);
   });
 });

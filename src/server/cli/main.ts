@@ -1,5 +1,5 @@
 import { runAgentBan, runAgentEvict, runAgentList, runAgentShow } from "./agent-command.js";
-import { runBundleShow } from "./bundle-command.js";
+import { runBundleDelete, runBundleList, runBundleSet, runBundleShow } from "./bundle-command.js";
 import { processIo } from "./command.js";
 import type { CommandIo } from "./command.js";
 import { runEntryCreate, runEntryDelete, runEntryShow } from "./entry-command.js";
@@ -19,6 +19,9 @@ Commands:
   agent ban         Ban an agent
   agent evict       Evict an agent so that it must attest again
   bundle show       Show the server's trust bundle
+  bundle set        Create or replace a federated bundle
+  bundle list       List federated bundles
+  bundle delete     Delete a federated bundle
 
 Every command except run talks to the server's admin socket (-socketPath).
 `;
@@ -29,7 +32,7 @@ const COMMANDS: Record<string, Record<string, Verb>> = {
   token: { generate: runTokenGenerate },
   entry: { create: runEntryCreate, show: runEntryShow, delete: runEntryDelete },
   agent: { list: runAgentList, show: runAgentShow, ban: runAgentBan, evict: runAgentEvict },
-  bundle: { show: runBundleShow },
+  bundle: { show: runBundleShow, set: runBundleSet, list: runBundleList, delete: runBundleDelete },
 };
 
 /**
