@@ -24,6 +24,9 @@ export function formatSpiffeBundle(bundle: types.Bundle__Output): string {
   return JSON.stringify(document, null, 4);
 }
 
+/** JWK key types (RFC 7518 section 6.1 and RFC 8037) that Node.js can import. */
+const KNOWN_KEY_TYPES = new Set(["EC", "RSA", "OKP"]);
+
 interface BundleKey extends JsonWebKey {
   use?: string;
   kid?: string;
@@ -33,8 +36,9 @@ interface BundleKey extends JsonWebKey {
 /**
  * Parses a SPIFFE trust domain bundle (JWK set) into the API form for `trustDomain`.
  * An `x509-svid` key must carry exactly one certificate in `x5c`, and a `jwt-svid` key needs
- * a `kid`. Keys with another `use` are skipped, as the SPIFFE bundle format asks of
- * consumers. Throws an Error naming the key at fault.
+ * a `kid`. Keys with another `use` or an unknown `kty` are skipped, because the SPIFFE Trust
+ * Domain and Bundle specification (sections 4.2.1 and 4.2.2) requires clients to ignore them.
+ * Throws an Error naming the key at fault.
  */
 export function parseSpiffeBundle(trustDomain: string, text: string): types.Bundle {
   let document: { keys?: unknown; spiffe_refresh_hint?: unknown; spiffe_sequence?: unknown };
@@ -47,6 +51,8 @@ export function parseSpiffeBundle(trustDomain: string, text: string): types.Bund
 
   const bundle: types.Bundle = { trust_domain: trustDomain, x509_authorities: [], jwt_authorities: [] };
   for (const [index, key] of (document.keys as BundleKey[]).entries()) {
+    if (!KNOWN_KEY_TYPES.has(key.kty ?? "")) continue;
+
     if (key.use === "x509-svid") {
       if (key.x5c?.length !== 1) throw new Error(`invalid SPIFFE bundle: x509-svid key ${index} must have exactly one x5c certificate`);
       bundle.x509_authorities?.push({ asn1: Buffer.from(key.x5c[0] as string, "base64") });
