@@ -3,8 +3,8 @@ import type { Metadata, ServerWritableStream, ServiceError, sendUnaryData } from
 import { hasSecurityHeader, missingSecurityHeaderError } from "./call-authorization.js";
 import { serviceError } from "./grpc-status.js";
 
-// TODO: serve JWT-SVIDs and JWT bundles (FetchJWTSVID, FetchJWTBundles, ValidateJWTSVID) once the agent mints them.
-const JWT_NOT_SUPPORTED = "is not implemented: this agent serves X.509-SVIDs only, JWT-SVIDs are not supported yet";
+// The JWT methods are unimplemented only when the endpoint starts without a JwtSource.
+const JWT_NOT_SUPPORTED = "is not implemented: this agent serves X.509-SVIDs only, JWT-SVIDs are not enabled";
 const WIT_NOT_SUPPORTED = "is not implemented: this agent does not serve WIT-SVIDs";
 
 /**

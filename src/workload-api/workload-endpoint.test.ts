@@ -13,6 +13,7 @@ import { HealthClient, WorkloadApiClient } from "../proto/index.js";
 import type { workload } from "../proto/index.js";
 import { concatDer, splitConcatenatedDer } from "../spiffe/bundle.js";
 import { captureLogger } from "./test-logger.js";
+import { observe } from "./test-stream-observer.js";
 import type { CapturedLogger } from "./test-logger.js";
 import { createTestIdentitySource } from "./test-identity-source.js";
 import type { TestEntry, TestIdentitySource } from "./test-identity-source.js";
@@ -88,41 +89,6 @@ async function entryFor(entryId: string, path: string, extra: Partial<TestEntry>
     certChain: svid.certChain,
     privateKeyPkcs8: svid.privateKeyPkcs8,
     ...extra,
-  };
-}
-
-/** Collects a stream's messages and its final status as they arrive. */
-function observe<Message>(stream: grpc.ClientReadableStream<Message>) {
-  const messages: Message[] = [];
-  const waiters: Array<() => void> = [];
-  const wake = () => {
-    for (const waiter of waiters.splice(0)) waiter();
-  };
-  let status: grpc.StatusObject | undefined;
-  stream.on("data", (message: Message) => {
-    messages.push(message);
-    wake();
-  });
-  stream.on("error", () => undefined);
-  stream.on("status", (value: grpc.StatusObject) => {
-    status = value;
-    wake();
-  });
-
-  return {
-    messages,
-    /** Resolves once `count` messages have arrived; rejects if the stream ends first. */
-    async messageCount(count: number): Promise<Message[]> {
-      while (messages.length < count) {
-        if (status !== undefined) throw new Error(`stream ended with ${status.code} ${status.details}`);
-        await new Promise<void>((resolve) => waiters.push(resolve));
-      }
-      return messages;
-    },
-    async finalStatus(): Promise<grpc.StatusObject> {
-      while (status === undefined) await new Promise<void>((resolve) => waiters.push(resolve));
-      return status;
-    },
   };
 }
 

@@ -6,6 +6,10 @@ import type { WorkloadApiHandlers } from "../proto/index.js";
 import { listenWorkloadSocket } from "./caller-listener.js";
 import { createHealthHandlers, identitySourceIsReady } from "./health-service.js";
 import type { IdentitySource } from "./identity-source.js";
+import { serveJwtBundles } from "./jwt-bundle-stream.js";
+import type { JwtMethodContext } from "./jwt-method-context.js";
+import type { JwtSource } from "./jwt-source.js";
+import { serveFetchJwtSvid, serveValidateJwtSvid } from "./jwt-svid-methods.js";
 import { unimplementedStream, unimplementedUnary } from "./unimplemented-methods.js";
 import { serveX509Bundles, serveX509Svids } from "./x509-streams.js";
 import type { X509StreamContext } from "./x509-streams.js";
@@ -22,6 +26,10 @@ export interface WorkloadEndpointOptions {
   attestorTimeoutMs?: number;
   /** Serve the own trust domain bundle to callers without an identity (`allow_unauthenticated_verifiers`). */
   allowUnauthenticatedVerifiers?: boolean;
+  /** Source of JWT-SVIDs and JWT bundles; without it the JWT methods return Unimplemented. */
+  jwtSource?: JwtSource;
+  /** Claims ValidateJWTSVID returns for other trust domains' tokens besides sub, exp and aud (`allowed_foreign_jwt_claims`). */
+  allowedForeignJwtClaims?: string[];
   /** Health check result; default: the identity source has a bundle for its own trust domain. */
   isReady?: () => boolean;
 }
@@ -36,8 +44,8 @@ export interface WorkloadEndpoint {
  * Serves the SPIFFE Workload API (`SpiffeWorkloadAPI`) and `grpc.health.v1.Health` on a
  * Unix socket whose connections carry kernel caller credentials.
  *
- * X.509-SVIDs and X.509 bundles are served, and the JWT and WIT methods return
- * Unimplemented. Resolves once the socket accepts connections; rejects when the socket
+ * X.509-SVIDs and X.509 bundles are always served, the JWT methods when `jwtSource` is
+ * given, and the WIT methods return Unimplemented. Resolves once the socket accepts connections; rejects when the socket
  * cannot be created.
  */
 export async function startWorkloadEndpoint(options: WorkloadEndpointOptions): Promise<WorkloadEndpoint> {
@@ -49,10 +57,14 @@ export async function startWorkloadEndpoint(options: WorkloadEndpointOptions): P
     attestorTimeoutMs: options.attestorTimeoutMs,
     allowUnauthenticatedVerifiers: options.allowUnauthenticatedVerifiers,
   };
+  const jwtContext: JwtMethodContext | undefined =
+    options.jwtSource === undefined
+      ? undefined
+      : { ...context, jwtSource: options.jwtSource, allowedForeignJwtClaims: options.allowedForeignJwtClaims };
   const isReady = options.isReady ?? (() => identitySourceIsReady(options.identitySource));
 
   const server = new Server();
-  server.addService(workloadApiService, createWorkloadApiHandlers(context));
+  server.addService(workloadApiService, createWorkloadApiHandlers(context, jwtContext));
   server.addService(healthService, createHealthHandlers(isReady));
 
   const socket = await listenWorkloadSocket(server, { socketPath: options.socketPath, logger });
@@ -67,14 +79,28 @@ export async function startWorkloadEndpoint(options: WorkloadEndpointOptions): P
   };
 }
 
-/** Builds the `SpiffeWorkloadAPI` handlers around one shared context. */
-export function createWorkloadApiHandlers(context: X509StreamContext): WorkloadApiHandlers {
+/**
+ * Builds the `SpiffeWorkloadAPI` handlers around shared contexts. Without `jwtContext`
+ * the JWT methods return Unimplemented.
+ */
+export function createWorkloadApiHandlers(context: X509StreamContext, jwtContext?: JwtMethodContext): WorkloadApiHandlers {
+  const jwtHandlers: Pick<WorkloadApiHandlers, "FetchJWTSVID" | "FetchJWTBundles" | "ValidateJWTSVID"> =
+    jwtContext === undefined
+      ? {
+          FetchJWTSVID: unimplementedUnary("FetchJWTSVID"),
+          FetchJWTBundles: unimplementedStream("FetchJWTBundles"),
+          ValidateJWTSVID: unimplementedUnary("ValidateJWTSVID"),
+        }
+      : {
+          FetchJWTSVID: (call, callback) => serveFetchJwtSvid(call, callback, jwtContext),
+          FetchJWTBundles: (call) => serveJwtBundles(call, jwtContext),
+          ValidateJWTSVID: (call, callback) => serveValidateJwtSvid(call, callback, jwtContext),
+        };
+
   return {
     FetchX509SVID: (call) => serveX509Svids(call, context),
     FetchX509Bundles: (call) => serveX509Bundles(call, context),
-    FetchJWTSVID: unimplementedUnary("FetchJWTSVID"),
-    FetchJWTBundles: unimplementedStream("FetchJWTBundles"),
-    ValidateJWTSVID: unimplementedUnary("ValidateJWTSVID"),
+    ...jwtHandlers,
     FetchWITSVID: unimplementedStream("FetchWITSVID"),
     FetchWITBundles: unimplementedStream("FetchWITBundles"),
   };

@@ -42,10 +42,10 @@ export function composeX509BundlesResponse(update: WorkloadX509Update, includeFe
  * Keeps one identity per non-empty hint, because the Workload API requires hints to be
  * unique within a message. The kept one is the entry created first, and on a tie the one
  * with the smaller entry ID, as SPIRE chooses. Identities without a hint are all kept.
- * The result is in input order.
+ * The result is in input order. X.509-SVIDs and JWT identities use the same rule.
  */
-export function filterDuplicateHints(svids: readonly WorkloadX509Svid[]): WorkloadX509Svid[] {
-  const winners = new Map<string, WorkloadX509Svid>();
+export function filterDuplicateHints<Identity extends HintedIdentity>(svids: readonly Identity[]): Identity[] {
+  const winners = new Map<string, Identity>();
   for (const svid of svids) {
     if (svid.hint === "") {
       continue;
@@ -59,7 +59,14 @@ export function filterDuplicateHints(svids: readonly WorkloadX509Svid[]): Worklo
   return svids.filter((svid) => svid.hint === "" || winners.get(svid.hint) === svid);
 }
 
-function isPreferred(candidate: WorkloadX509Svid, current: WorkloadX509Svid): boolean {
+/** The fields of an identity that {@link filterDuplicateHints} compares. */
+export interface HintedIdentity {
+  entryId: string;
+  hint: string;
+  createdAt: number;
+}
+
+function isPreferred(candidate: HintedIdentity, current: HintedIdentity): boolean {
   if (candidate.createdAt !== current.createdAt) {
     return candidate.createdAt < current.createdAt;
   }

@@ -4,6 +4,7 @@ import type { workload } from "../proto/index.js";
 import { formatSelector } from "../spiffe/selector.js";
 import { authorizeCall } from "./call-authorization.js";
 import type { AuthorizedCaller, CallAuthorizationContext } from "./call-authorization.js";
+import { bundleMapsEqual } from "./bundle-maps.js";
 import { isServiceError, serviceError } from "./grpc-status.js";
 import type { IdentitySource, WorkloadX509Update } from "./identity-source.js";
 import { createStreamSender } from "./stream-sender.js";
@@ -157,15 +158,6 @@ function logNoIdentity(context: X509StreamContext, caller: AuthorizedCaller): vo
 }
 
 function bundleResponsesEqual(a: workload.X509BundlesResponse, b: workload.X509BundlesResponse): boolean {
-  const aBundles = a.bundles ?? {};
-  const bBundles = b.bundles ?? {};
-  const keys = Object.keys(aBundles);
-  if (keys.length !== Object.keys(bBundles).length) {
-    return false;
-  }
-  return keys.every((key) => {
-    const left = aBundles[key];
-    const right = bBundles[key];
-    return left !== undefined && right !== undefined && Buffer.from(left as Uint8Array).equals(right as Uint8Array);
-  });
+  // composeX509BundlesResponse only puts Buffers in the map.
+  return bundleMapsEqual((a.bundles ?? {}) as Record<string, Buffer>, (b.bundles ?? {}) as Record<string, Buffer>);
 }
