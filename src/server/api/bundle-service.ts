@@ -105,19 +105,20 @@ export function createBundleService(context: ServerContext, authorizer: CallAuth
   }
 
   function deleteFederated(name: string, mode: FederatedBundleDeleteMode): bundlev1.BatchDeleteFederatedBundleResponseResult {
-    const result = (code: status, message: string) => {
-      if (code !== status.OK) log.info({ trust_domain: name, mode, code: status[code], error: message }, "Failed to delete federated bundle");
-      return { status: { code, message }, trust_domain: name };
+    const result = (code: status, message: string) => ({ status: { code, message }, trust_domain: name });
+    const rejected = (code: status, message: string) => {
+      log.info({ trust_domain: name, mode, code: status[code], error: message }, "Failed to delete federated bundle");
+      return result(code, message);
     };
 
     let federated: string;
     try {
       federated = parseTrustDomain(name);
     } catch (error) {
-      return result(status.INVALID_ARGUMENT, `trust domain argument is not valid: ${(error as Error).message}`);
+      return rejected(status.INVALID_ARGUMENT, `trust domain argument is not valid: ${(error as Error).message}`);
     }
     if (federated === trustDomain) {
-      return result(status.INVALID_ARGUMENT, "removing the bundle for the server trust domain is not allowed");
+      return rejected(status.INVALID_ARGUMENT, "removing the bundle for the server trust domain is not allowed");
     }
 
     try {
@@ -125,9 +126,9 @@ export function createBundleService(context: ServerContext, authorizer: CallAuth
       log.info({ trust_domain: federated, mode, entry_ids: entryIds }, "Federated bundle deleted");
       return result(status.OK, "OK");
     } catch (error) {
-      if (error instanceof BundleNotFoundError) return result(status.NOT_FOUND, "bundle not found");
+      if (error instanceof BundleNotFoundError) return rejected(status.NOT_FOUND, "bundle not found");
       if (error instanceof BundleInUseError) {
-        return result(status.FAILED_PRECONDITION, `failed to delete federated bundle: ${error.message}`);
+        return rejected(status.FAILED_PRECONDITION, `failed to delete federated bundle: ${error.message}`);
       }
       log.error({ trust_domain: federated, mode, err: error }, "Failed to delete federated bundle");
       return result(status.INTERNAL, `failed to delete federated bundle: ${(error as Error).message}`);
