@@ -1,5 +1,6 @@
 import type { types } from "../../proto/index.js";
 import { parseTrustDomain } from "../../spiffe/trust-domain.js";
+import type { JwtAuthority } from "../../workload-api/jwt-source.js";
 
 /** A trust bundle's X.509 part as the agent keeps it. */
 export interface X509Roots {
@@ -23,4 +24,15 @@ export function x509RootsFromProto(bundle: types.Bundle__Output): X509Roots {
     throw new Error(`the bundle of ${trustDomain} has no X.509 authorities`);
   }
   return { trustDomain, roots };
+}
+
+/**
+ * Converts a bundle's JWT authorities into the form the Workload API serves. Keys without
+ * a key ID or public key are skipped, because no token could name or be checked with them.
+ * Tainted keys are kept: tokens they signed stay valid until the server removes the key.
+ */
+export function jwtAuthoritiesFromProto(bundle: types.Bundle__Output): JwtAuthority[] {
+  return bundle.jwt_authorities
+    .filter((authority) => authority.key_id !== "" && authority.public_key.length > 0)
+    .map((authority) => ({ keyId: authority.key_id, publicKeyDer: authority.public_key, expiresAt: authority.expires_at }));
 }

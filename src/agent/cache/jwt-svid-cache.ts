@@ -1,0 +1,138 @@
+import { createHash } from "node:crypto";
+
+import type { Logger } from "../../common/log.js";
+import type { ServerJwtSvid } from "../client/server-client.js";
+import { shouldRotateX509 } from "../manager/rotation.js";
+
+/** Default limit on cached JWT-SVIDs (`jwt_svid_cache_max_size`), as in SPIRE. */
+export const DEFAULT_JWT_SVID_CACHE_MAX_SIZE = 1000;
+
+/** Mints a JWT-SVID on the server; `cacheHit` is true when a still-valid cached token exists. */
+export type JwtSvidMinter = (entryId: string, audience: string[], cacheHit: boolean) => Promise<ServerJwtSvid>;
+
+/** Settings for {@link createJwtSvidCache}. */
+export interface JwtSvidCacheOptions {
+  mint: JwtSvidMinter;
+  /** Hard limit on cached tokens; the least recently used one is evicted to make room. */
+  maxSize?: number;
+  logger: Logger;
+  /** Clock in milliseconds, for the half-life and expiry checks. */
+  now?: () => number;
+  /** Source of the half-life jitter, in [0, 1). */
+  random?: () => number;
+}
+
+/**
+ * The agent's JWT-SVID cache, keyed by SPIFFE ID and the sorted audience set. A cached
+ * token is returned until its jittered half-life; after that a new one is minted. When
+ * minting fails, a cached token that has not expired is returned with a warning.
+ * Concurrent requests for the same key share one server call.
+ */
+export interface JwtSvidCache {
+  /** Returns a token for `spiffeId` and `audience`, minted for `entryId` when needed. Throws when no valid token can be had. */
+  fetch(entryId: string, spiffeId: string, audience: readonly string[]): Promise<ServerJwtSvid>;
+  size(): number;
+}
+
+/**
+ * Builds the cache key for a SPIFFE ID and audience set: SHA-256 over the SPIFFE ID and
+ * each sorted audience, every part followed by a NUL byte. The terminator keeps
+ * {"ab","cd"} and {"a","bcd"} apart, and sorting makes the key independent of the order
+ * a workload lists its audiences in. SPIFFE IDs cannot contain NUL, so the parts cannot
+ * run into each other.
+ */
+export function jwtSvidCacheKey(spiffeId: string, audience: readonly string[]): string {
+  const hash = createHash("sha256");
+  hash.update(spiffeId);
+  hash.update("\0");
+  for (const value of [...audience].sort()) {
+    hash.update(value);
+    hash.update("\0");
+  }
+  return hash.digest("base64");
+}
+
+/** Creates an empty cache. */
+export function createJwtSvidCache(options: JwtSvidCacheOptions): JwtSvidCache {
+  const logger = options.logger;
+  const now = options.now ?? Date.now;
+  const random = options.random ?? Math.random;
+  const maxSize = options.maxSize ?? DEFAULT_JWT_SVID_CACHE_MAX_SIZE;
+
+  // Map iteration follows insertion order, so re-inserting on every hit keeps the least
+  // recently used token first.
+  const tokens = new Map<string, ServerJwtSvid>();
+  const inFlight = new Map<string, Promise<ServerJwtSvid>>();
+
+  function touch(key: string, svid: ServerJwtSvid): void {
+    tokens.delete(key);
+    tokens.set(key, svid);
+  }
+
+  function store(key: string, svid: ServerJwtSvid): void {
+    tokens.delete(key);
+    while (tokens.size >= maxSize) {
+      const oldest = tokens.keys().next();
+      if (oldest.done === true) {
+        break;
+      }
+      tokens.delete(oldest.value);
+    }
+    tokens.set(key, svid);
+  }
+
+  async function refresh(key: string, entryId: string, spiffeId: string, audience: string[]): Promise<ServerJwtSvid> {
+    const cached = tokens.get(key);
+    const cachedValid = cached !== undefined && now() < cached.expiresAt * 1000;
+
+    let minted: ServerJwtSvid;
+    try {
+      minted = await options.mint(entryId, audience, cachedValid);
+    } catch (error) {
+      const current = tokens.get(key);
+      if (current !== undefined && now() < current.expiresAt * 1000) {
+        logger.warn({ spiffe_id: spiffeId, entry_id: entryId, error: (error as Error).message }, "Failed to renew JWT-SVID; returning the cached token");
+        touch(key, current);
+        return current;
+      }
+      throw new Error(`failed to fetch JWT-SVID for ${spiffeId}: ${(error as Error).message}`, { cause: error });
+    }
+
+    if (minted.spiffeId !== "" && minted.spiffeId !== spiffeId) {
+      throw new Error(`failed to fetch JWT-SVID for ${spiffeId}: the server returned a token for ${minted.spiffeId}`);
+    }
+    store(key, minted);
+    return minted;
+  }
+
+  return {
+    fetch(entryId, spiffeId, audience) {
+      const key = jwtSvidCacheKey(spiffeId, audience);
+
+      const cached = tokens.get(key);
+      if (cached !== undefined && !expiresSoon(cached, now(), random)) {
+        touch(key, cached);
+        return Promise.resolve(cached);
+      }
+
+      const running = inFlight.get(key);
+      if (running !== undefined) {
+        return running;
+      }
+      const request = refresh(key, entryId, spiffeId, [...audience]).finally(() => {
+        inFlight.delete(key);
+      });
+      inFlight.set(key, request);
+      return request;
+    },
+
+    size() {
+      return tokens.size;
+    },
+  };
+}
+
+/** Tells whether a token has expired or reached its jittered half-life (45–55 % of its lifetime left). */
+function expiresSoon(svid: ServerJwtSvid, nowMs: number, random: () => number): boolean {
+  return shouldRotateX509({ notBeforeMs: svid.issuedAt * 1000, notAfterMs: svid.expiresAt * 1000 }, nowMs, random);
+}
