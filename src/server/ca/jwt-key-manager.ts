@@ -68,13 +68,13 @@ export async function createJwtKeyManager(options: JwtKeyManagerOptions): Promis
     active = prepared;
     prepared = undefined;
     journal.put({ ...toRecord(active), status: "active" });
-    log.info(describe(active), "JWT key activated");
+    log.info(describeKey(active), "JWT key activated");
   } else if (active === undefined) {
     active = await createKey("A", "active");
     prepared = undefined;
-    log.info(describe(active), "JWT key activated");
+    log.info(describeKey(active), "JWT key activated");
   } else {
-    log.info(describe(active), "JWT key loaded from the journal");
+    log.info(describeKey(active), "JWT key loaded from the journal");
   }
   publishKeys();
 
@@ -172,7 +172,7 @@ export async function createJwtKeyManager(options: JwtKeyManagerOptions): Promis
 
     if (prepared === undefined && elapsed >= lifetime / 2) {
       prepared = await createKey(otherSlot(current.slot), "prepared");
-      log.info(describe(prepared), "JWT key prepared");
+      log.info(describeKey(prepared), "JWT key prepared");
     }
 
     if (prepared !== undefined && elapsed >= (lifetime * 5) / 6) {
@@ -183,7 +183,7 @@ export async function createJwtKeyManager(options: JwtKeyManagerOptions): Promis
       });
       active = next;
       prepared = undefined;
-      log.info(describe(next), "JWT key activated");
+      log.info(describeKey(next), "JWT key activated");
     }
 
     publishKeys();
@@ -231,6 +231,6 @@ function otherSlot(slot: JwtKeySlot["slot"]): JwtKeySlot["slot"] {
   return slot === "A" ? "B" : "A";
 }
 
-function describe(loaded: LoadedKey): Record<string, string> {
+function describeKey(loaded: LoadedKey): Record<string, string> {
   return { slot: loaded.slot, key_id: loaded.key.keyId, expiration: loaded.key.notAfter.toISOString() };
 }
