@@ -7,6 +7,7 @@ import { createMemoryKeyManager } from "../../plugins/keymanager/memory.js";
 import { createJoinTokenAttestor } from "../../plugins/nodeattestor/join-token.js";
 import { createUnixAttestor } from "../../plugins/workloadattestor/unix/unix-attestor.js";
 import type { WorkloadAttestor } from "../../plugins/workloadattestor/workload-attestor.js";
+import { claimSocketPath } from "../common/claim-socket-path.js";
 import type { Logger } from "../common/log.js";
 import type { WorkloadEndpoint } from "../workload-api/workload-endpoint.js";
 import { startWorkloadEndpoint } from "../workload-api/workload-endpoint.js";
@@ -35,6 +36,10 @@ export async function runAgent(config: AgentConfig, logger: Logger, signal: Abor
   logger.info({ data_dir: dataDir, trust_domain: config.trustDomain, server_address: `${config.serverAddress}:${config.serverPort}` }, "Starting agent");
   mkdirSync(dataDir, { recursive: true, mode: 0o755 });
 
+  // Checked before attestation too, so a second agent on the same socket fails before it
+  // spends a single-use join token.
+  await claimSocketPath(config.socketPath, "the Workload API");
+
   const keyManager = createKeyManager(config, logger);
   const endpoint: ServerEndpoint = { address: config.serverAddress, port: config.serverPort, trustDomain: config.trustDomain };
 
@@ -42,6 +47,7 @@ export async function runAgent(config: AgentConfig, logger: Logger, signal: Abor
     dataDir,
     endpoint,
     bootstrapBundle: config.trustBundle,
+    trustBundlePath: config.trustBundlePath,
     insecureBootstrap: config.insecureBootstrap,
     keyManager,
     nodeAttestor: createJoinTokenAttestor(config.joinToken),

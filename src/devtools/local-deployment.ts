@@ -158,16 +158,24 @@ export interface RunningAgent extends RunningDaemon {
   readonly configPath: string;
 }
 
+/** Files that {@link writeAgentFiles} prepares for one agent. */
+export interface AgentFiles {
+  configPath: string;
+  /** File containing the join token (mode 0600); pass it with `-joinTokenFile`. */
+  joinTokenPath: string;
+  socketPath: string;
+  logPath: string;
+}
+
 /**
- * Starts tessera-agent as a child process and waits until `tessera-agent healthcheck`
- * passes against its Workload API socket.
+ * Writes an agent's configuration and join token file under `options.folder/agent/`,
+ * for tests that start the agent themselves, and returns their paths.
  */
-export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
+export function writeAgentFiles(options: AgentOptions): AgentFiles {
   const folder = resolve(options.folder, "agent");
   mkdirSync(join(folder, "public"), { recursive: true });
   const socketPath = options.socketPath ?? join(folder, "public", "api.sock");
   const configPath = join(folder, "agent.conf");
-  const logPath = join(folder, "agent.log");
 
   writeFileSync(
     configPath,
@@ -202,10 +210,26 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const joinTokenPath = join(folder, "join_token");
   writeFileSync(joinTokenPath, options.joinToken, { mode: 0o600 });
 
-  const daemon = spawnDaemon(agentBin, ["run", "-config", configPath, "-joinTokenFile", joinTokenPath], logPath, options.env);
-  await waitUntilHealthy(daemon.child, socketPath, logPath);
+  return { configPath, joinTokenPath, socketPath, logPath: join(folder, "agent.log") };
+}
 
-  return { process: daemon.child, logPath, socketPath, configPath, stop: (graceMs) => stopDaemon(daemon, graceMs) };
+/**
+ * Starts tessera-agent as a child process and waits until `tessera-agent healthcheck`
+ * passes against its Workload API socket.
+ */
+export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
+  const files = writeAgentFiles(options);
+
+  const daemon = spawnDaemon(agentBin, ["run", "-config", files.configPath, "-joinTokenFile", files.joinTokenPath], files.logPath, options.env);
+  await waitUntilHealthy(daemon.child, files.socketPath, files.logPath);
+
+  return {
+    process: daemon.child,
+    logPath: files.logPath,
+    socketPath: files.socketPath,
+    configPath: files.configPath,
+    stop: (graceMs) => stopDaemon(daemon, graceMs),
+  };
 }
 
 /**
