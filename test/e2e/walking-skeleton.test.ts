@@ -4,7 +4,7 @@
  */
 import { execFile, execFileSync } from "node:child_process";
 import { X509Certificate } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -18,6 +18,7 @@ import {
   startServer,
 } from "../../src/devtools/local-deployment.js";
 import type { RunningAgent, RunningServer } from "../../src/devtools/local-deployment.js";
+import { generatePythonStubs, pythonGrpcAvailable } from "./python-stubs.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -29,7 +30,7 @@ const nobodyUid = 65534;
 const unregisteredUid = 4242;
 
 const isRoot = process.getuid?.() === 0;
-const hasPythonGrpc = commandSucceeds("/usr/bin/python3", ["-c", "import grpc, google.protobuf"]) && existsSync("/usr/bin/protoc");
+const hasPythonGrpc = pythonGrpcAvailable();
 const canForcePid = isRoot && commandSucceeds("unshare", ["--pid", "--fork", "--mount-proc", "sh", "-c", "echo 50 > /proc/sys/kernel/ns_last_pid"]);
 
 if (!isRoot) console.warn("walking skeleton: clients under other uids need root (setpriv); those cases are skipped");
@@ -83,12 +84,7 @@ describe("walking skeleton", () => {
     chmodSync(join(folder, "agent", "public"), 0o755);
 
     if (hasPythonGrpc) {
-      stubsFolder = join(folder, "python-stubs");
-      mkdirSync(stubsFolder, { mode: 0o755 });
-      const protoFolder = join(repositoryRoot, "proto");
-      execFileSync("/usr/bin/protoc", [`-I${protoFolder}`, `--python_out=${stubsFolder}`, join(protoFolder, "spiffe", "workload", "workload.proto")]);
-      // protoc keeps the folder layout: put the module where the client imports it from.
-      execFileSync("cp", [join(stubsFolder, "spiffe", "workload", "workload_pb2.py"), stubsFolder]);
+      stubsFolder = generatePythonStubs(join(folder, "python-stubs"));
     }
   });
 
