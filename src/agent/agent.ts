@@ -12,6 +12,9 @@ import type { Logger } from "../common/log.js";
 import type { WorkloadEndpoint } from "../workload-api/workload-endpoint.js";
 import { startWorkloadEndpoint } from "../workload-api/workload-endpoint.js";
 import { obtainAgentSvid } from "./attestor/obtain-agent-svid.js";
+import { createAgentJwtSource } from "./cache/agent-jwt-source.js";
+import { createJwtBundleStore } from "./cache/jwt-bundle-store.js";
+import { createJwtSvidCache } from "./cache/jwt-svid-cache.js";
 import { createX509Cache } from "./cache/x509-cache.js";
 import type { ServerEndpoint } from "./client/dial.js";
 import { createServerClient } from "./client/server-client.js";
@@ -23,7 +26,7 @@ import { removeAgentState } from "./storage/agent-state.js";
 
 /**
  * Runs the agent until `signal` aborts: obtains the agent SVID (stored or by node
- * attestation), syncs entries and mints SVIDs once, serves the Workload API on
+ * attestation), syncs entries and mints SVIDs once, serves the Workload API (X.509 and JWT) on
  * `config.socketPath`, then keeps syncing. The endpoint logs "Workload API socket
  * listening" (field `socket_path`) once the socket accepts connections. On abort it closes
  * the socket (removing the file) and resolves.
@@ -70,6 +73,17 @@ export async function runAgent(config: AgentConfig, logger: Logger, signal: Abor
     },
     logger: logger.child({ subsystem: "client" }),
   });
+  const jwtBundles = createJwtBundleStore(logger.child({ subsystem: "cache_manager" }));
+  const jwtSource = createAgentJwtSource({
+    trustDomain: config.trustDomain,
+    cache,
+    jwtBundles,
+    jwtSvids: createJwtSvidCache({
+      mint: (entryId, audience, cacheHit) => client.newJwtSvid(entryId, audience, { cacheHit }),
+      maxSize: config.jwtSvidCacheMaxSize,
+      logger: logger.child({ subsystem: "manager" }),
+    }),
+  });
   manager = createManager({
     trustDomain: config.trustDomain,
     dataDir,
@@ -77,6 +91,7 @@ export async function runAgent(config: AgentConfig, logger: Logger, signal: Abor
     agentSvid,
     keyManager,
     cache,
+    jwtBundles,
     client,
     logger: logger.child({ subsystem: "manager" }),
   });
@@ -89,6 +104,7 @@ export async function runAgent(config: AgentConfig, logger: Logger, signal: Abor
     workloadEndpoint = await startWorkloadEndpoint({
       socketPath: config.socketPath,
       identitySource: cache,
+      jwtSource,
       attestors: createWorkloadAttestors(config),
       logger,
     });

@@ -3,31 +3,14 @@ import { describe, expect, it, vi } from "vitest";
 
 import type { WorkloadX509Update } from "../../workload-api/identity-source.js";
 import type { CachedEntry, CachedX509Svid } from "./cache-types.js";
+import { testEntry } from "./test-entry.js";
 import { createX509Cache } from "./x509-cache.js";
 
 const logger = pino({ level: "silent" });
 const HOUR = 3_600_000;
 const ROOT = Buffer.from("own-root");
 
-function entry(id: string, selectors: string[], overrides: Partial<CachedEntry> = {}): CachedEntry {
-  return {
-    id,
-    spiffeId: `spiffe://example.org/${id}`,
-    selectors: selectors.map((text) => {
-      const [type = "", ...value] = text.split(":");
-      return { type, value: value.join(":") };
-    }),
-    federatesWith: [],
-    admin: false,
-    downstream: false,
-    revisionNumber: 1,
-    storeSvid: false,
-    hint: "",
-    createdAt: 1000,
-    disableX509SvidPrefetch: false,
-    ...overrides,
-  };
-}
+const entry = testEntry;
 
 function svidFor(cachedEntry: CachedEntry, notBeforeMs = 0, notAfterMs = 100 * HOUR): CachedX509Svid {
   return {

@@ -26,6 +26,7 @@ export interface AgentSettings {
   joinTokenFile?: string;
   workloadX509SvidKeyType?: string;
   x509SvidCacheMaxSize?: number;
+  jwtSvidCacheMaxSize?: number;
   syncIntervalMs?: number;
 }
 
@@ -53,6 +54,7 @@ export function readAgentBlock(raw: unknown): AgentSettings {
     joinTokenFile: readString(block, "join_token_file", "agent"),
     workloadX509SvidKeyType: readString(block, "workload_x509_svid_key_type", "agent"),
     x509SvidCacheMaxSize: readInteger(block, "x509_svid_cache_max_size", "agent"),
+    jwtSvidCacheMaxSize: readInteger(block, "jwt_svid_cache_max_size", "agent"),
   };
 
   if (block.experimental !== undefined) {

@@ -37,6 +37,8 @@ export interface AgentConfig {
   joinToken?: string;
   workloadX509SvidKeyType: "ec-p256";
   x509SvidCacheMaxSize: number;
+  /** Hard limit on cached JWT-SVIDs (`jwt_svid_cache_max_size`); 0 in the file selects the default. */
+  jwtSvidCacheMaxSize: number;
   syncIntervalMs: number;
   keyManager: KeyManagerConfig;
   nodeAttestor: "join_token";

@@ -77,6 +77,7 @@ describe("parseAgentConfig", () => {
     expect(config.workloadAttestors.unix).toEqual({ discoverWorkloadPath: false, workloadSizeLimit: 0 });
     expect(config.syncIntervalMs).toBe(5000);
     expect(config.x509SvidCacheMaxSize).toBe(1000);
+    expect(config.jwtSvidCacheMaxSize).toBe(1000);
     expect(config.workloadX509SvidKeyType).toBe("ec-p256");
   });
 
@@ -167,6 +168,10 @@ describe("parseAgentConfig", () => {
       '"rsa-2048" is not supported yet',
     );
     expect(() => parseAgentConfig(spireStyleConf("x509_svid_cache_max_size = -1"), "a")).toThrow("must not be negative");
+    expect(() => parseAgentConfig(spireStyleConf("jwt_svid_cache_max_size = -1"), "a")).toThrow(
+      "agent.jwt_svid_cache_max_size must not be negative, got -1",
+    );
+    expect(parseAgentConfig(spireStyleConf("jwt_svid_cache_max_size = 20"), "a").jwtSvidCacheMaxSize).toBe(20);
     expect(() => parseAgentConfig(spireStyleConf('experimental { sync_interval = "soon" }'), "a")).toThrow(
       "agent.experimental.sync_interval must be a duration",
     );

@@ -16,6 +16,7 @@ import { SUPPORTED_TOP_LEVEL_BLOCKS, UNSUPPORTED_TOP_LEVEL_BLOCKS } from "./know
 import type { PluginSettings } from "./plugins-block.js";
 import { readPluginsBlock } from "./plugins-block.js";
 import { DEFAULT_X509_SVID_CACHE_MAX_SIZE } from "../cache/x509-cache.js";
+import { DEFAULT_JWT_SVID_CACHE_MAX_SIZE } from "../cache/jwt-svid-cache.js";
 
 /** Longest Unix socket path Linux accepts (sun_path is 108 bytes with the final NUL). */
 const MAX_SOCKET_PATH_BYTES = 107;
@@ -86,7 +87,8 @@ function finishConfig(settings: AgentSettings, plugins: PluginSettings): AgentCo
     insecureBootstrap: settings.insecureBootstrap ?? false,
     joinToken: readJoinToken(settings),
     workloadX509SvidKeyType: checkKeyType(settings.workloadX509SvidKeyType ?? "ec-p256"),
-    x509SvidCacheMaxSize: checkCacheSize(settings.x509SvidCacheMaxSize),
+    x509SvidCacheMaxSize: checkCacheSize(settings.x509SvidCacheMaxSize, "x509_svid_cache_max_size", DEFAULT_X509_SVID_CACHE_MAX_SIZE),
+    jwtSvidCacheMaxSize: checkCacheSize(settings.jwtSvidCacheMaxSize, "jwt_svid_cache_max_size", DEFAULT_JWT_SVID_CACHE_MAX_SIZE),
     syncIntervalMs: checkSyncInterval(settings.syncIntervalMs),
     keyManager: plugins.keyManager,
     nodeAttestor: "join_token",
@@ -189,12 +191,12 @@ function checkKeyType(keyType: string): "ec-p256" {
   throw new ConfigError(`agent.workload_x509_svid_key_type must be "ec-p256", got ${JSON.stringify(keyType)}`);
 }
 
-function checkCacheSize(size: number | undefined): number {
+function checkCacheSize(size: number | undefined, name: string, defaultSize: number): number {
   if (size === undefined || size === 0) {
-    return DEFAULT_X509_SVID_CACHE_MAX_SIZE;
+    return defaultSize;
   }
   if (size < 0) {
-    throw new ConfigError(`agent.x509_svid_cache_max_size must not be negative, got ${size}`);
+    throw new ConfigError(`agent.${name} must not be negative, got ${size}`);
   }
   return size;
 }

@@ -3,6 +3,7 @@ import { createBackoff, sleep } from "../../common/backoff.js";
 import type { Logger } from "../../common/log.js";
 import { formatDuration } from "../../config/flags.js";
 import type { AgentSvidState } from "../attestor/agent-svid.js";
+import type { JwtBundleStore } from "../cache/jwt-bundle-store.js";
 import type { X509Cache } from "../cache/x509-cache.js";
 import { errorLogFields } from "../client/rpc-failure.js";
 import type { ServerClient } from "../client/server-client.js";
@@ -27,6 +28,8 @@ export interface ManagerOptions {
   agentSvid: AgentSvidState;
   keyManager: KeyManager;
   cache: X509Cache;
+  /** Receives the JWT authorities of every synced bundle. */
+  jwtBundles: JwtBundleStore;
   client: ServerClient;
   logger: Logger;
 }
@@ -115,7 +118,7 @@ export function createManager(options: ManagerOptions): Manager {
   }
 
   async function syncOnce(): Promise<void> {
-    const outcome = await synchronize(client, cache, options.trustDomain, logger);
+    const outcome = await synchronize(client, cache, options.jwtBundles, options.trustDomain, logger);
     if (outcome.cache.bundleChanged && cache.bundle() !== lastStoredBundle) {
       logger.info({ trust_domain: options.trustDomain }, "Trust bundle changed");
       storeState();

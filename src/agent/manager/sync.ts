@@ -1,7 +1,11 @@
 import type { Logger } from "../../common/log.js";
+import type { types } from "../../proto/index.js";
+import { parseTrustDomain } from "../../spiffe/trust-domain.js";
+import type { JwtAuthority } from "../../workload-api/jwt-source.js";
 import type { CachedEntry } from "../cache/cache-types.js";
+import type { JwtBundleStore } from "../cache/jwt-bundle-store.js";
 import type { EntryUpdateStats, X509Cache } from "../cache/x509-cache.js";
-import { x509RootsFromProto } from "../client/bundle-convert.js";
+import { jwtAuthoritiesFromProto, x509RootsFromProto } from "../client/bundle-convert.js";
 import type { EntrySyncStats } from "../client/entry-sync.js";
 import type { ServerClient } from "../client/server-client.js";
 
@@ -12,17 +16,32 @@ const FEDERATED_BUNDLE_CONCURRENCY = 10;
 export interface SyncOutcome {
   entries: EntrySyncStats;
   cache: EntryUpdateStats;
+  /** Trust domains with X.509 roots, the own one included. */
   bundles: number;
+  jwtBundleChanged: boolean;
+}
+
+/** Bundles fetched in one sync, keyed by bare trust domain name. */
+export interface FetchedBundles {
+  x509: Map<string, Buffer[]>;
+  jwt: Map<string, JwtAuthority[]>;
 }
 
 /**
  * Syncs the entries the agent is authorized for and the bundles they need into the cache:
  * SyncAuthorizedEntries, then GetBundle for the own trust domain and GetFederatedBundle for
  * every trust domain the entries federate with (a bundle the server lacks is skipped with
- * a warning). Entries with `store_svid` are left out, because they are meant for SVIDStore
- * plugins, which Tessera does not have. Throws when a call fails; the cache is then unchanged.
+ * a warning). X.509 roots go to `cache`, JWT authorities to `jwtBundles`. Entries with
+ * `store_svid` are left out, because they are meant for SVIDStore plugins, which Tessera
+ * does not have. Throws when a call fails; both caches are then unchanged.
  */
-export async function synchronize(client: ServerClient, cache: X509Cache, trustDomain: string, logger: Logger): Promise<SyncOutcome> {
+export async function synchronize(
+  client: ServerClient,
+  cache: X509Cache,
+  jwtBundles: JwtBundleStore,
+  trustDomain: string,
+  logger: Logger,
+): Promise<SyncOutcome> {
   const synced = await client.syncAuthorizedEntries(cache.entries());
 
   const workloadEntries = new Map<string, CachedEntry>();
@@ -39,7 +58,8 @@ export async function synchronize(client: ServerClient, cache: X509Cache, trustD
   }
 
   const bundles = await fetchBundles(client, trustDomain, federatedTrustDomains(workloadEntries, trustDomain), logger);
-  const cacheStats = cache.update(workloadEntries, bundles);
+  const jwtBundleChanged = jwtBundles.update(bundles.jwt);
+  const cacheStats = cache.update(workloadEntries, bundles.x509);
 
   logger.debug(
     {
@@ -48,14 +68,15 @@ export async function synchronize(client: ServerClient, cache: X509Cache, trustD
       stale: synced.stats.stale,
       dropped: synced.stats.dropped,
       revision_pages: synced.stats.revisionPages,
-      bundles: bundles.size,
+      bundles: bundles.x509.size,
     },
     "Synchronized entries with the server",
   );
-  return { entries: synced.stats, cache: cacheStats, bundles: bundles.size };
+  return { entries: synced.stats, cache: cacheStats, bundles: bundles.x509.size, jwtBundleChanged };
 }
 
-function federatedTrustDomains(entries: ReadonlyMap<string, CachedEntry>, trustDomain: string): string[] {
+/** Returns the sorted union of the trust domains `entries` federate with, the own one excluded. */
+export function federatedTrustDomains(entries: ReadonlyMap<string, CachedEntry>, trustDomain: string): string[] {
   const names = new Set<string>();
   for (const entry of entries.values()) {
     for (const name of entry.federatesWith) {
@@ -67,28 +88,57 @@ function federatedTrustDomains(entries: ReadonlyMap<string, CachedEntry>, trustD
   return [...names].sort();
 }
 
-async function fetchBundles(client: ServerClient, trustDomain: string, federated: string[], logger: Logger): Promise<Map<string, Buffer[]>> {
-  const own = x509RootsFromProto(await client.getBundle());
+/**
+ * Fetches the own bundle and the federated ones, at most {@link FEDERATED_BUNDLE_CONCURRENCY}
+ * at a time. A federated bundle may carry only X.509 roots or only JWT authorities; one that
+ * names another trust domain or carries neither is skipped with a warning.
+ */
+export async function fetchBundles(client: ServerClient, trustDomain: string, federated: string[], logger: Logger): Promise<FetchedBundles> {
+  const ownBundle = await client.getBundle();
+  const own = x509RootsFromProto(ownBundle);
   if (own.trustDomain !== trustDomain) {
     throw new Error(`failed to fetch bundle: the server returned the bundle of ${own.trustDomain}, expected ${trustDomain}`);
   }
-  const bundles = new Map<string, Buffer[]>([[trustDomain, own.roots]]);
+  const fetched: FetchedBundles = {
+    x509: new Map([[trustDomain, own.roots]]),
+    jwt: new Map([[trustDomain, jwtAuthoritiesFromProto(ownBundle)]]),
+  };
 
   const queue = [...federated];
   const worker = async (): Promise<void> => {
     for (let name = queue.shift(); name !== undefined; name = queue.shift()) {
       const bundle = await client.getFederatedBundle(name);
-      if (bundle === undefined) {
-        continue;
-      }
-      try {
-        const { roots } = x509RootsFromProto(bundle);
-        bundles.set(name, roots);
-      } catch (error) {
-        logger.warn({ trust_domain: name, error: (error as Error).message }, "Received malformed federated bundle from the server");
+      if (bundle !== undefined) {
+        storeFederatedBundle(fetched, name, bundle, logger);
       }
     }
   };
   await Promise.all(Array.from({ length: Math.min(FEDERATED_BUNDLE_CONCURRENCY, federated.length) }, worker));
-  return bundles;
+  return fetched;
+}
+
+function storeFederatedBundle(fetched: FetchedBundles, name: string, bundle: types.Bundle__Output, logger: Logger): void {
+  let bundleTrustDomain: string;
+  try {
+    bundleTrustDomain = parseTrustDomain(bundle.trust_domain);
+  } catch (error) {
+    logger.warn({ trust_domain: name, error: (error as Error).message }, "Received malformed federated bundle from the server");
+    return;
+  }
+  if (bundleTrustDomain !== name) {
+    logger.warn({ trust_domain: name, bundle_trust_domain: bundleTrustDomain }, "Received the bundle of another trust domain; skipping it");
+    return;
+  }
+
+  const roots = bundle.x509_authorities.map((authority) => authority.asn1).filter((der) => der.length > 0);
+  const jwtAuthorities = jwtAuthoritiesFromProto(bundle);
+  if (roots.length === 0 && jwtAuthorities.length === 0) {
+    logger.warn({ trust_domain: name }, "Received federated bundle without X.509 or JWT authorities; skipping it");
+    return;
+  }
+
+  if (roots.length > 0) {
+    fetched.x509.set(name, roots);
+  }
+  fetched.jwt.set(name, jwtAuthorities);
 }
