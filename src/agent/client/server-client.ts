@@ -9,6 +9,7 @@ import type { AgentTlsIdentity, ServerEndpoint } from "./dial.js";
 import { agentCredentials, serverChannelOptions, serverTarget } from "./dial.js";
 import type { EntrySyncResult } from "./entry-sync.js";
 import { syncAuthorizedEntries } from "./entry-sync.js";
+import { retryWithinDeadline } from "./jwt-svid-retry.js";
 import { toServerRpcError } from "./rpc-failure.js";
 import { readStream } from "./stream-reader.js";
 
@@ -67,7 +68,8 @@ export interface ServerClient {
   getFederatedBundle(trustDomain: string): Promise<types.Bundle__Output | undefined>;
   batchNewX509Svid(params: Array<{ entryId: string; csr: Buffer }>): Promise<X509SvidResult[]>;
   /**
-   * Mints a JWT-SVID for `entryId` and `audience`. `cacheHit` shortens the deadline to
+   * Mints a JWT-SVID for `entryId` and `audience`, retrying transient failures with backoff
+   * inside one deadline, as SPIRE's agent does. `cacheHit` shortens that deadline to
    * {@link JWT_SVID_CACHE_HIT_TIMEOUT_MS}, for callers that can return a cached token instead.
    * The call is not cancelled when a workload goes away, because other workloads may share it.
    */
@@ -208,13 +210,15 @@ export function createServerClient(options: ServerClientOptions): ServerClient {
     },
 
     newJwtSvid(entryId, audience, jwtOptions = {}) {
-      return withConnection(`failed to mint JWT-SVID for entry ${entryId}`, async (connection) => {
-        const deadlineMs = jwtOptions.cacheHit === true ? Math.min(timeoutMs, JWT_SVID_CACHE_HIT_TIMEOUT_MS) : timeoutMs;
-        const response = await unary<svidv1.NewJWTSVIDResponse__Output>(
-          (callback) => connection.svid.NewJWTSVID({ entry_id: entryId, audience }, { deadline: Date.now() + deadlineMs }, callback),
-        );
-        return checkJwtSvid(response.svid);
-      });
+      const attemptTimeoutMs = jwtOptions.cacheHit === true ? Math.min(timeoutMs, JWT_SVID_CACHE_HIT_TIMEOUT_MS) : timeoutMs;
+      const attempt = (deadlineMs: number): Promise<ServerJwtSvid> =>
+        withConnection(`failed to mint JWT-SVID for entry ${entryId}`, async (connection) => {
+          const response = await unary<svidv1.NewJWTSVIDResponse__Output>((callback) =>
+            connection.svid.NewJWTSVID({ entry_id: entryId, audience }, { deadline: deadlineMs }, callback),
+          );
+          return checkJwtSvid(response.svid);
+        });
+      return retryWithinDeadline(attempt, { timeoutMs: attemptTimeoutMs });
     },
 
     renewAgent(csr) {
