@@ -71,19 +71,16 @@ export async function runAgent(config: AgentConfig, logger: Logger, signal: Abor
       const current = manager?.agentSvid() ?? agentSvid;
       return { identity: { svidChain: current.svidChain, privateKeyPkcs8: current.key.privateKeyPkcs8 }, bundle: cache.bundle() };
     },
+    jwtCacheHitTimeoutMs: config.jwtSvidCacheHitTimeoutMs,
     logger: logger.child({ subsystem: "client" }),
   });
   const jwtBundles = createJwtBundleStore(logger.child({ subsystem: "cache_manager" }));
-  const jwtSource = createAgentJwtSource({
-    trustDomain: config.trustDomain,
-    cache,
-    jwtBundles,
-    jwtSvids: createJwtSvidCache({
-      mint: (entryId, audience, cacheHit) => client.newJwtSvid(entryId, audience, { cacheHit }),
-      maxSize: config.jwtSvidCacheMaxSize,
-      logger: logger.child({ subsystem: "manager" }),
-    }),
+  const jwtSvids = createJwtSvidCache({
+    mint: (entryId, audience, cacheHit) => client.newJwtSvid(entryId, audience, { cacheHit }),
+    maxSize: config.jwtSvidCacheMaxSize,
+    logger: logger.child({ subsystem: "manager" }),
   });
+  const jwtSource = createAgentJwtSource({ trustDomain: config.trustDomain, cache, jwtBundles, jwtSvids });
   manager = createManager({
     trustDomain: config.trustDomain,
     dataDir,
@@ -92,6 +89,7 @@ export async function runAgent(config: AgentConfig, logger: Logger, signal: Abor
     keyManager,
     cache,
     jwtBundles,
+    jwtSvids,
     client,
     logger: logger.child({ subsystem: "manager" }),
   });

@@ -205,4 +205,23 @@ describe("JwtSvidCache", () => {
     pending[1]?.({ token: "other", spiffeId: ID, hint: "", issuedAt: 1000, expiresAt: 1100 });
     expect((await other).token).toBe("other");
   });
+
+  it("drops tokens signed with tainted keys", async () => {
+    const clock = fakeClock(1_000_000);
+    const tokenWithKid = (kid: string): string => `${Buffer.from(JSON.stringify({ alg: "ES256", kid })).toString("base64url")}.e30.sig`;
+    let next = "old-key";
+    const mint: JwtSvidMinter = async () => ({ token: tokenWithKid(next), spiffeId: ID, hint: "", issuedAt: 1000, expiresAt: 1300 });
+    const cache = createJwtSvidCache({ mint, logger, now: clock.now, random: () => 0.5 });
+
+    await cache.fetch("e1", ID, ["a"]);
+    next = "other-key";
+    await cache.fetch("e1", ID, ["b"]);
+    expect(cache.removeSignedBy([])).toBe(0);
+    expect(cache.removeSignedBy(["old-key"])).toBe(1);
+    expect(cache.size()).toBe(1);
+
+    next = "new-key";
+    const renewed = await cache.fetch("e1", ID, ["a"]);
+    expect(renewed.token).toBe(tokenWithKid("new-key"));
+  });
 });

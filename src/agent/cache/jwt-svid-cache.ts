@@ -31,6 +31,11 @@ export interface JwtSvidCacheOptions {
 export interface JwtSvidCache {
   /** Returns a token for `spiffeId` and `audience`, minted for `entryId` when needed. Throws when no valid token can be had. */
   fetch(entryId: string, spiffeId: string, audience: readonly string[]): Promise<ServerJwtSvid>;
+  /**
+   * Drops cached tokens whose `kid` header names one of `keyIds`, so the next request mints
+   * a token signed with a trusted key. Returns how many were dropped.
+   */
+  removeSignedBy(keyIds: readonly string[]): number;
   size(): number;
 }
 
@@ -126,10 +131,36 @@ export function createJwtSvidCache(options: JwtSvidCacheOptions): JwtSvidCache {
       return request;
     },
 
+    removeSignedBy(keyIds) {
+      if (keyIds.length === 0) {
+        return 0;
+      }
+
+      const tainted = new Set(keyIds);
+      let removed = 0;
+      for (const [key, svid] of [...tokens]) {
+        if (tainted.has(tokenKeyId(svid.token) ?? "")) {
+          tokens.delete(key);
+          removed++;
+        }
+      }
+      return removed;
+    },
+
     size() {
       return tokens.size;
     },
   };
+}
+
+/** Reads the `kid` from a compact JWS header; undefined when the header is unreadable or has none. */
+function tokenKeyId(token: string): string | undefined {
+  try {
+    const header = JSON.parse(Buffer.from(token.split(".")[0] ?? "", "base64url").toString("utf8")) as { kid?: unknown };
+    return typeof header.kid === "string" ? header.kid : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Tells whether a token has expired or reached its jittered half-life (45–55 % of its lifetime left). */

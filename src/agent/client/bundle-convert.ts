@@ -29,10 +29,16 @@ export function x509RootsFromProto(bundle: types.Bundle__Output): X509Roots {
 /**
  * Converts a bundle's JWT authorities into the form the Workload API serves. Keys without
  * a key ID or public key are skipped, because no token could name or be checked with them.
- * Tainted keys are kept: tokens they signed stay valid until the server removes the key.
+ * Tainted keys are kept, so tokens they signed still validate until the server removes the
+ * key, but the agent stops handing out such tokens (see {@link taintedJwtKeyIds}).
  */
 export function jwtAuthoritiesFromProto(bundle: types.Bundle__Output): JwtAuthority[] {
   return bundle.jwt_authorities
     .filter((authority) => authority.key_id !== "" && authority.public_key.length > 0)
     .map((authority) => ({ keyId: authority.key_id, publicKeyDer: authority.public_key, expiresAt: authority.expires_at }));
+}
+
+/** Returns the key IDs of the bundle's JWT authorities that the server marked as tainted. */
+export function taintedJwtKeyIds(bundle: types.Bundle__Output): string[] {
+  return bundle.jwt_authorities.filter((authority) => authority.tainted && authority.key_id !== "").map((authority) => authority.key_id);
 }

@@ -17,9 +17,8 @@ import { readStream } from "./stream-reader.js";
 export const RPC_TIMEOUT_MS = 30_000;
 
 /**
- * Deadline of NewJWTSVID while a still-valid cached token exists to fall back on. SPIRE
- * takes `jwt_svid_cache_hit_timeout` (5 s up to under 30 s); Tessera does not read that
- * option yet and always uses its 5 s minimum.
+ * Default deadline of NewJWTSVID while a still-valid cached token exists to fall back on
+ * (`experimental.jwt_svid_cache_hit_timeout`), and the smallest value that option accepts.
  */
 export const JWT_SVID_CACHE_HIT_TIMEOUT_MS = 5_000;
 
@@ -52,6 +51,8 @@ export interface ServerClientOptions {
   tlsMaterial(): { identity: AgentTlsIdentity; bundle: Buffer[] };
   logger: Logger;
   rpcTimeoutMs?: number;
+  /** NewJWTSVID deadline when a cached token can stand in; {@link JWT_SVID_CACHE_HIT_TIMEOUT_MS} when unset. */
+  jwtCacheHitTimeoutMs?: number;
 }
 
 /**
@@ -69,8 +70,8 @@ export interface ServerClient {
   batchNewX509Svid(params: Array<{ entryId: string; csr: Buffer }>): Promise<X509SvidResult[]>;
   /**
    * Mints a JWT-SVID for `entryId` and `audience`, retrying transient failures with backoff
-   * inside one deadline, as SPIRE's agent does. `cacheHit` shortens that deadline to
-   * {@link JWT_SVID_CACHE_HIT_TIMEOUT_MS}, for callers that can return a cached token instead.
+   * inside one deadline, as SPIRE's agent does. `cacheHit` shortens that deadline to the
+   * cache-hit timeout, for callers that can return a cached token instead.
    * The call is not cancelled when a workload goes away, because other workloads may share it.
    */
   newJwtSvid(entryId: string, audience: string[], options?: { cacheHit?: boolean }): Promise<ServerJwtSvid>;
@@ -210,7 +211,7 @@ export function createServerClient(options: ServerClientOptions): ServerClient {
     },
 
     newJwtSvid(entryId, audience, jwtOptions = {}) {
-      const attemptTimeoutMs = jwtOptions.cacheHit === true ? Math.min(timeoutMs, JWT_SVID_CACHE_HIT_TIMEOUT_MS) : timeoutMs;
+      const attemptTimeoutMs = jwtOptions.cacheHit === true ? Math.min(timeoutMs, options.jwtCacheHitTimeoutMs ?? JWT_SVID_CACHE_HIT_TIMEOUT_MS) : timeoutMs;
       const attempt = (deadlineMs: number): Promise<ServerJwtSvid> =>
         withConnection(`failed to mint JWT-SVID for entry ${entryId}`, async (connection) => {
           const response = await unary<svidv1.NewJWTSVIDResponse__Output>((callback) =>

@@ -28,6 +28,7 @@ export interface AgentSettings {
   x509SvidCacheMaxSize?: number;
   jwtSvidCacheMaxSize?: number;
   syncIntervalMs?: number;
+  jwtSvidCacheHitTimeoutMs?: number;
 }
 
 /**
@@ -61,6 +62,7 @@ export function readAgentBlock(raw: unknown): AgentSettings {
     const experimental = asBlock(block.experimental, "agent.experimental");
     checkKeys(experimental, "agent.experimental", SUPPORTED_EXPERIMENTAL_OPTIONS, UNSUPPORTED_EXPERIMENTAL_OPTIONS);
     settings.syncIntervalMs = readDuration(experimental, "sync_interval", "agent.experimental");
+    settings.jwtSvidCacheHitTimeoutMs = readDuration(experimental, "jwt_svid_cache_hit_timeout", "agent.experimental");
   }
 
   return dropUndefined(settings);

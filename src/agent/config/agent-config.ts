@@ -40,6 +40,8 @@ export interface AgentConfig {
   /** Hard limit on cached JWT-SVIDs (`jwt_svid_cache_max_size`); 0 in the file selects the default. */
   jwtSvidCacheMaxSize: number;
   syncIntervalMs: number;
+  /** NewJWTSVID deadline while a valid cached token exists (`experimental.jwt_svid_cache_hit_timeout`), in [5 s, 30 s). */
+  jwtSvidCacheHitTimeoutMs: number;
   keyManager: KeyManagerConfig;
   nodeAttestor: "join_token";
   /** Workload attestors by plugin name; at least one. */

@@ -50,14 +50,13 @@ export const UNSUPPORTED_AGENT_OPTIONS: readonly string[] = [
 ];
 
 /** `agent { experimental {} }` settings Tessera implements. */
-export const SUPPORTED_EXPERIMENTAL_OPTIONS: readonly string[] = ["sync_interval"];
+export const SUPPORTED_EXPERIMENTAL_OPTIONS: readonly string[] = ["jwt_svid_cache_hit_timeout", "sync_interval"];
 
 /** `agent { experimental {} }` settings SPIRE documents that Tessera does not implement yet. */
 export const UNSUPPORTED_EXPERIMENTAL_OPTIONS: readonly string[] = [
   "admin_named_pipe_name",
   "broker",
   "feature_flags",
-  "jwt_svid_cache_hit_timeout",
   "named_pipe_name",
   "ratelimit",
   "require_pq_kem",

@@ -172,6 +172,14 @@ describe("parseAgentConfig", () => {
       "agent.jwt_svid_cache_max_size must not be negative, got -1",
     );
     expect(parseAgentConfig(spireStyleConf("jwt_svid_cache_max_size = 20"), "a").jwtSvidCacheMaxSize).toBe(20);
+    expect(parseAgentConfig(spireStyleConf(), "a").jwtSvidCacheHitTimeoutMs).toBe(5_000);
+    expect(parseAgentConfig(spireStyleConf('experimental { jwt_svid_cache_hit_timeout = "10s" }'), "a").jwtSvidCacheHitTimeoutMs).toBe(10_000);
+    expect(() => parseAgentConfig(spireStyleConf('experimental { jwt_svid_cache_hit_timeout = "4s" }'), "a")).toThrow(
+      "agent.experimental.jwt_svid_cache_hit_timeout must be at least 5s, got 4s",
+    );
+    expect(() => parseAgentConfig(spireStyleConf('experimental { jwt_svid_cache_hit_timeout = "30s" }'), "a")).toThrow(
+      "agent.experimental.jwt_svid_cache_hit_timeout must be less than 30s, got 30s",
+    );
     expect(() => parseAgentConfig(spireStyleConf('experimental { sync_interval = "soon" }'), "a")).toThrow(
       "agent.experimental.sync_interval must be a duration",
     );

@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 
 import { toPinoLevel } from "../../common/log.js";
+import { formatDuration } from "../../config/flags.js";
 import { expandEnv, parseConfigText } from "../../config/hcl.js";
 import { parsePemCertificates } from "../../spiffe/bundle.js";
 import { parseTrustDomain } from "../../spiffe/trust-domain.js";
@@ -17,6 +18,7 @@ import type { PluginSettings } from "./plugins-block.js";
 import { readPluginsBlock } from "./plugins-block.js";
 import { DEFAULT_X509_SVID_CACHE_MAX_SIZE } from "../cache/x509-cache.js";
 import { DEFAULT_JWT_SVID_CACHE_MAX_SIZE } from "../cache/jwt-svid-cache.js";
+import { JWT_SVID_CACHE_HIT_TIMEOUT_MS, RPC_TIMEOUT_MS } from "../client/server-client.js";
 
 /** Longest Unix socket path Linux accepts (sun_path is 108 bytes with the final NUL). */
 const MAX_SOCKET_PATH_BYTES = 107;
@@ -90,6 +92,7 @@ function finishConfig(settings: AgentSettings, plugins: PluginSettings): AgentCo
     x509SvidCacheMaxSize: checkCacheSize(settings.x509SvidCacheMaxSize, "x509_svid_cache_max_size", DEFAULT_X509_SVID_CACHE_MAX_SIZE),
     jwtSvidCacheMaxSize: checkCacheSize(settings.jwtSvidCacheMaxSize, "jwt_svid_cache_max_size", DEFAULT_JWT_SVID_CACHE_MAX_SIZE),
     syncIntervalMs: checkSyncInterval(settings.syncIntervalMs),
+    jwtSvidCacheHitTimeoutMs: checkCacheHitTimeout(settings.jwtSvidCacheHitTimeoutMs),
     keyManager: plugins.keyManager,
     nodeAttestor: "join_token",
     workloadAttestors: plugins.workloadAttestors,
@@ -209,6 +212,20 @@ function checkSyncInterval(intervalMs: number | undefined): number {
     throw new ConfigError("agent.experimental.sync_interval must be greater than zero");
   }
   return intervalMs;
+}
+
+/** SPIRE's agent rejects values outside [5 s, 30 s): shorter risks needless failures, longer defeats the purpose. */
+function checkCacheHitTimeout(timeoutMs: number | undefined): number {
+  if (timeoutMs === undefined) {
+    return JWT_SVID_CACHE_HIT_TIMEOUT_MS;
+  }
+  if (timeoutMs < JWT_SVID_CACHE_HIT_TIMEOUT_MS) {
+    throw new ConfigError(`agent.experimental.jwt_svid_cache_hit_timeout must be at least 5s, got ${formatDuration(timeoutMs)}`);
+  }
+  if (timeoutMs >= RPC_TIMEOUT_MS) {
+    throw new ConfigError(`agent.experimental.jwt_svid_cache_hit_timeout must be less than 30s, got ${formatDuration(timeoutMs)}`);
+  }
+  return timeoutMs;
 }
 
 function readJoinToken(settings: AgentSettings): string | undefined {

@@ -4,6 +4,7 @@ import type { Logger } from "../../common/log.js";
 import { formatDuration } from "../../config/flags.js";
 import type { AgentSvidState } from "../attestor/agent-svid.js";
 import type { JwtBundleStore } from "../cache/jwt-bundle-store.js";
+import type { JwtSvidCache } from "../cache/jwt-svid-cache.js";
 import type { X509Cache } from "../cache/x509-cache.js";
 import { errorLogFields } from "../client/rpc-failure.js";
 import type { ServerClient } from "../client/server-client.js";
@@ -30,6 +31,8 @@ export interface ManagerOptions {
   cache: X509Cache;
   /** Receives the JWT authorities of every synced bundle. */
   jwtBundles: JwtBundleStore;
+  /** Cached JWT-SVIDs; tokens signed with a tainted key are dropped after each sync. */
+  jwtSvids?: JwtSvidCache;
   client: ServerClient;
   logger: Logger;
 }
@@ -119,6 +122,10 @@ export function createManager(options: ManagerOptions): Manager {
 
   async function syncOnce(): Promise<void> {
     const outcome = await synchronize(client, cache, options.jwtBundles, options.trustDomain, logger);
+    const dropped = options.jwtSvids?.removeSignedBy(outcome.taintedJwtKeyIds) ?? 0;
+    if (dropped > 0) {
+      logger.info({ count: dropped, key_ids: outcome.taintedJwtKeyIds }, "Removed JWT-SVIDs signed with tainted keys from the cache");
+    }
     if (outcome.cache.bundleChanged && cache.bundle() !== lastStoredBundle) {
       logger.info({ trust_domain: options.trustDomain }, "Trust bundle changed");
       storeState();

@@ -8,11 +8,11 @@ import { fetchBundles, federatedTrustDomains } from "./sync.js";
 
 const logger = pino({ level: "silent" });
 
-function bundle(trustDomain: string, roots: string[], keyIds: string[]): types.Bundle__Output {
+function bundle(trustDomain: string, roots: string[], keyIds: string[], taintedKeyIds: string[] = []): types.Bundle__Output {
   return {
     trust_domain: trustDomain,
     x509_authorities: roots.map((root) => ({ asn1: Buffer.from(root), tainted: false })),
-    jwt_authorities: keyIds.map((keyId) => ({ key_id: keyId, public_key: Buffer.from(`pk-${keyId}`), expires_at: 7, tainted: false })),
+    jwt_authorities: keyIds.map((keyId) => ({ key_id: keyId, public_key: Buffer.from(`pk-${keyId}`), expires_at: 7, tainted: taintedKeyIds.includes(keyId) })),
     refresh_hint: 0,
     sequence_number: 0,
   } as unknown as types.Bundle__Output;
@@ -65,6 +65,17 @@ describe("fetchBundles", () => {
     expect(fetched.jwt.get("example.org")).toEqual([{ keyId: "own-key", publicKeyDer: Buffer.from("pk-own-key"), expiresAt: 7 }]);
     expect(fetched.jwt.get("other.org")?.map((key) => key.keyId)).toEqual(["other-key"]);
     expect(fetched.jwt.get("jwt-only.org")?.map((key) => key.keyId)).toEqual(["jwt-key"]);
+  });
+
+  it("reports tainted own JWT keys", async () => {
+    const { client } = bundleServer(
+      bundle("example.org", ["own-root"], ["old-key", "new-key"], ["old-key"]),
+      new Map([["other.org", bundle("other.org", ["other-root"], ["other-key"], ["other-key"])]]),
+    );
+
+    const fetched = await fetchBundles(client, "example.org", ["other.org"], logger);
+    expect(fetched.taintedJwtKeyIds).toEqual(["old-key"]);
+    expect(fetched.jwt.get("example.org")?.map((key) => key.keyId)).toEqual(["old-key", "new-key"]);
   });
 
   it("skips missing and mismatched bundles", async () => {

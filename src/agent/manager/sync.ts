@@ -5,7 +5,7 @@ import type { JwtAuthority } from "../../workload-api/jwt-source.js";
 import type { CachedEntry } from "../cache/cache-types.js";
 import type { JwtBundleStore } from "../cache/jwt-bundle-store.js";
 import type { EntryUpdateStats, X509Cache } from "../cache/x509-cache.js";
-import { jwtAuthoritiesFromProto, x509RootsFromProto } from "../client/bundle-convert.js";
+import { jwtAuthoritiesFromProto, taintedJwtKeyIds, x509RootsFromProto } from "../client/bundle-convert.js";
 import type { EntrySyncStats } from "../client/entry-sync.js";
 import type { ServerClient } from "../client/server-client.js";
 
@@ -19,12 +19,16 @@ export interface SyncOutcome {
   /** Trust domains with X.509 roots, the own one included. */
   bundles: number;
   jwtBundleChanged: boolean;
+  /** Key IDs of the own trust domain's JWT authorities that the server marked as tainted. */
+  taintedJwtKeyIds: string[];
 }
 
 /** Bundles fetched in one sync, keyed by bare trust domain name. */
 export interface FetchedBundles {
   x509: Map<string, Buffer[]>;
   jwt: Map<string, JwtAuthority[]>;
+  /** Key IDs of the own bundle's tainted JWT authorities. */
+  taintedJwtKeyIds: string[];
 }
 
 /**
@@ -72,7 +76,7 @@ export async function synchronize(
     },
     "Synchronized entries with the server",
   );
-  return { entries: synced.stats, cache: cacheStats, bundles: bundles.x509.size, jwtBundleChanged };
+  return { entries: synced.stats, cache: cacheStats, bundles: bundles.x509.size, jwtBundleChanged, taintedJwtKeyIds: bundles.taintedJwtKeyIds };
 }
 
 /** Returns the sorted union of the trust domains `entries` federate with, the own one excluded. */
@@ -102,6 +106,7 @@ export async function fetchBundles(client: ServerClient, trustDomain: string, fe
   const fetched: FetchedBundles = {
     x509: new Map([[trustDomain, own.roots]]),
     jwt: new Map([[trustDomain, jwtAuthoritiesFromProto(ownBundle)]]),
+    taintedJwtKeyIds: taintedJwtKeyIds(ownBundle),
   };
 
   const queue = [...federated];
