@@ -28,11 +28,10 @@ interface JsonWebKeySet {
 }
 
 /** Writes a SPIFFE bundle for the federated trust domain with one X.509 root and one JWT key. */
-async function writeFederatedBundle(path: string): Promise<{ rootDer: Buffer; keyId: string }> {
+async function writeFederatedBundle(path: string, keyId = "other-jwt-key"): Promise<{ rootDer: Buffer; keyId: string }> {
   const authority = await createTestRootAuthority(federatedDomain);
   const jwtKey = generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey.export({ format: "jwk" });
   const rootJwk = createPublicKey(authority.certificate.publicKey.toString("pem")).export({ format: "jwk" });
-  const keyId = "other-jwt-key";
   const document = {
     keys: [
       { use: "x509-svid", ...rootJwk, x5c: [authority.certificateDer.toString("base64")] },
@@ -101,7 +100,14 @@ describe.skipIf(!serverBinExists)("JWT-SVIDs and federation with tessera-server"
       `spiffe://${federatedDomain}`,
     ]);
 
-    agent = await startAgent({ folder, trustDomain, serverPort: server.port, trustBundlePath: bundlePath, joinToken });
+    agent = await startAgent({
+      folder,
+      trustDomain,
+      serverPort: server.port,
+      trustBundlePath: bundlePath,
+      joinToken,
+      extraAgentConfig: ['experimental { sync_interval = "500ms" }'],
+    });
     client = new WorkloadApiClient(`unix://${agent.socketPath}`, credentials.createInsecure());
   }, 60_000);
 
@@ -168,5 +174,30 @@ describe.skipIf(!serverBinExists)("JWT-SVIDs and federation with tessera-server"
     expect(second.svids[0]?.svid).toBe(token);
     const otherAudience = await fetchToken(["svc-c"]);
     expect(otherAudience.svids[0]?.svid).not.toBe(token);
+  });
+
+  it("streams a changed federated JWT bundle", async () => {
+    const updates: workload.JWTBundlesResponse__Output[] = [];
+    const call = client.FetchJWTBundles({}, workloadApiMetadata());
+    call.on("data", (message: workload.JWTBundlesResponse__Output) => updates.push(message));
+    call.on("error", () => undefined);
+
+    try {
+      await pollUntil(async () => updates.length, (count) => count > 0);
+      expect(updates).toHaveLength(1);
+
+      const rotatedPath = join(folder, "other-bundle-rotated.json");
+      await writeFederatedBundle(rotatedPath, "rotated-jwt-key");
+      await server.cli(["bundle", "set", "-id", `spiffe://${federatedDomain}`, "-path", rotatedPath, "-format", "spiffe"]);
+
+      const keyIdsOf = (message: workload.JWTBundlesResponse__Output | undefined): Array<string | undefined> => {
+        const other = message === undefined ? undefined : findBundle(message.bundles, federatedDomain);
+        return other === undefined ? [] : (JSON.parse(other.toString()) as JsonWebKeySet).keys.map((key) => key.kid);
+      };
+      await pollUntil(async () => keyIdsOf(updates.at(-1)), (keyIds) => keyIds.includes("rotated-jwt-key"));
+      expect(keyIdsOf(updates.at(-1))).toEqual(["rotated-jwt-key"]);
+    } finally {
+      call.cancel();
+    }
   });
 });
