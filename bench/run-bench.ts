@@ -1,14 +1,18 @@
 /**
- * `make bench`: FetchX509SVID first-response latency and throughput of tessera-agent,
- * next to a floor measured in the same run.
+ * `make bench`: Workload API figures of tessera-agent, each next to a floor measured in
+ * the same run, with the ratio.
  *
- * Starts tessera-server and tessera-agent as real processes in a temporary folder,
- * registers the current user, records one real X509SVIDResponse, and starts the floor
- * server (bench/floor-server.ts) that replays it. Then the same client processes
- * (bench/fetch-x509-client.ts) run against each: CLIENTS processes at once, each making
- * CALLS sequential calls after WARMUP untimed ones.
+ * Starts tessera-server and tessera-agent as real processes in a temporary folder and
+ * registers the current user. Then:
+ * - FetchX509SVID first-response latency and throughput, and FetchJWTSVID latency with a
+ *   warm JWT-SVID cache: the same client processes (bench/workload-client.ts) run against
+ *   the agent and against the floor server (bench/floor-server.ts), which replays
+ *   responses recorded from the agent, CLIENTS processes at once, each making CALLS
+ *   sequential calls after WARMUP untimed ones.
+ * - Entry-to-workload propagation (bench/propagation.ts).
  *
- * Environment: BENCH_CLIENTS (default 4), BENCH_CALLS (default 300), BENCH_WARMUP (default 30).
+ * Environment: BENCH_CLIENTS (default 4), BENCH_CALLS (default 300), BENCH_WARMUP (default
+ * 30), BENCH_PROPAGATION_SAMPLES (default 5).
  */
 import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -19,6 +23,7 @@ import { promisify } from "node:util";
 import { credentials, Metadata } from "@grpc/grpc-js";
 import { WorkloadApiClient, workloadApiService } from "../src/proto/index.js";
 import { prepareAgentAttestation, startAgent, startServer } from "../src/devtools/local-deployment.js";
+import { measurePropagation } from "./propagation.js";
 
 const execFileAsync = promisify(execFile);
 const benchFolder = dirname(fileURLToPath(import.meta.url));
@@ -26,6 +31,7 @@ const benchFolder = dirname(fileURLToPath(import.meta.url));
 const clientCount = Number(process.env.BENCH_CLIENTS ?? 4);
 const callsPerClient = Number(process.env.BENCH_CALLS ?? 300);
 const warmupCalls = Number(process.env.BENCH_WARMUP ?? 30);
+const propagationSamples = Number(process.env.BENCH_PROPAGATION_SAMPLES ?? 5);
 const trustDomain = "bench.tessera.test";
 
 interface RunResult {
@@ -33,13 +39,13 @@ interface RunResult {
   callsPerSecond: number;
 }
 
-/** Runs the client processes against `socketPath` at the same time and merges their results. */
-async function runClients(socketPath: string): Promise<RunResult> {
-  const worker = join(benchFolder, "fetch-x509-client.js");
+/** Runs the client processes for `method` against `socketPath` at the same time and merges their results. */
+async function runClients(method: "x509" | "jwt", socketPath: string): Promise<RunResult> {
+  const worker = join(benchFolder, "workload-client.js");
   const started = process.hrtime.bigint();
   const outputs = await Promise.all(
     Array.from({ length: clientCount }, () =>
-      execFileAsync(process.execPath, [worker, socketPath, String(callsPerClient), String(warmupCalls)], {
+      execFileAsync(process.execPath, [worker, method, socketPath, String(callsPerClient), String(warmupCalls)], {
         maxBuffer: 64 * 1024 * 1024,
       }),
     ),
@@ -58,11 +64,15 @@ function percentile(values: number[], p: number): number {
   return sorted[rank - 1] ?? Number.NaN;
 }
 
-/** Fetches one real FetchX509SVID response from the agent and returns it serialized. */
-function recordResponse(socketPath: string): Promise<Buffer> {
-  const client = new WorkloadApiClient(`unix://${socketPath}`, credentials.createInsecure());
+function workloadApiClient(socketPath: string): { client: WorkloadApiClient; metadata: Metadata } {
   const metadata = new Metadata();
   metadata.set("workload.spiffe.io", "true");
+  return { client: new WorkloadApiClient(`unix://${socketPath}`, credentials.createInsecure()), metadata };
+}
+
+/** Fetches one real FetchX509SVID response from the agent and returns it serialized. */
+function recordX509Response(socketPath: string): Promise<Buffer> {
+  const { client, metadata } = workloadApiClient(socketPath);
   return new Promise((resolve, reject) => {
     const stream = client.FetchX509SVID({}, metadata);
     stream.once("data", (response) => {
@@ -76,8 +86,20 @@ function recordResponse(socketPath: string): Promise<Buffer> {
   });
 }
 
-async function startFloor(socketPath: string, responseFile: string): Promise<() => void> {
-  const child = spawn(process.execPath, [join(benchFolder, "floor-server.js"), socketPath, responseFile], {
+/** Fetches one real FetchJWTSVID response (audience "bench") from the agent and returns it serialized. */
+function recordJwtResponse(socketPath: string): Promise<Buffer> {
+  const { client, metadata } = workloadApiClient(socketPath);
+  return new Promise((resolve, reject) => {
+    client.FetchJWTSVID({ audience: ["bench"] }, metadata, (error, response) => {
+      client.close();
+      if (error || response === undefined) reject(error ?? new Error("FetchJWTSVID returned no response"));
+      else resolve(workloadApiService.FetchJWTSVID.responseSerialize(response));
+    });
+  });
+}
+
+async function startFloor(socketPath: string, x509ResponseFile: string, jwtResponseFile: string): Promise<() => void> {
+  const child = spawn(process.execPath, [join(benchFolder, "floor-server.js"), socketPath, x509ResponseFile, jwtResponseFile], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   await new Promise<void>((resolve, reject) => {
@@ -87,9 +109,26 @@ async function startFloor(socketPath: string, responseFile: string): Promise<() 
   return () => child.kill("SIGTERM");
 }
 
+function median(values: number[]): number {
+  return percentile(values, 50);
+}
+
 function formatRow(name: string, tessera: number, floor: number, unit: string): string {
   const ratio = floor > 0 ? tessera / floor : Number.NaN;
   return `${name.padEnd(28)} ${tessera.toFixed(3).padStart(10)} ${floor.toFixed(3).padStart(10)} ${ratio.toFixed(2).padStart(7)}  ${unit}`;
+}
+
+function printHeader(title: string): void {
+  console.log("");
+  console.log(title);
+  console.log(`${"metric".padEnd(28)} ${"tessera".padStart(10)} ${"floor".padStart(10)} ${"ratio".padStart(7)}  unit`);
+}
+
+function printLatencies(tessera: RunResult, floor: RunResult): void {
+  for (const p of [50, 90, 99]) {
+    console.log(formatRow(`latency p${p}`, percentile(tessera.latenciesMs, p), percentile(floor.latenciesMs, p), "ms"));
+  }
+  console.log(formatRow("throughput", tessera.callsPerSecond, floor.callsPerSecond, "calls/s"));
 }
 
 async function main(): Promise<void> {
@@ -106,22 +145,28 @@ async function main(): Promise<void> {
     await server.cli(["entry", "create", "-parentID", nodeId, "-spiffeID", `spiffe://${trustDomain}/bench/client`, "-selector", `unix:uid:${uid}`]);
     agent = await startAgent({ folder, trustDomain, serverPort: server.port, trustBundlePath: bundlePath, joinToken });
 
-    const response = await recordResponse(agent.socketPath);
-    const responseFile = join(folder, "x509-response.bin");
-    writeFileSync(responseFile, response);
+    const x509Response = await recordX509Response(agent.socketPath);
+    const jwtResponse = await recordJwtResponse(agent.socketPath);
+    const x509ResponseFile = join(folder, "x509-response.bin");
+    const jwtResponseFile = join(folder, "jwt-response.bin");
+    writeFileSync(x509ResponseFile, x509Response);
+    writeFileSync(jwtResponseFile, jwtResponse);
     const floorSocket = join(folder, "floor.sock");
-    stopFloor = await startFloor(floorSocket, responseFile);
+    stopFloor = await startFloor(floorSocket, x509ResponseFile, jwtResponseFile);
 
-    const tessera = await runClients(agent.socketPath);
-    const floor = await runClients(floorSocket);
+    console.log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? "unknown CPU"}, Node.js ${process.version}`);
+    console.log(`${clientCount} client processes x ${callsPerClient} calls each, after ${warmupCalls} warm-up calls`);
 
-    console.log(`FetchX509SVID first response: ${clientCount} client processes x ${callsPerClient} calls (after ${warmupCalls} warm-up calls each)`);
-    console.log(`response size ${response.length} bytes; machine: ${cpus().length} x ${cpus()[0]?.model ?? "unknown CPU"}, Node.js ${process.version}`);
-    console.log(`${"metric".padEnd(28)} ${"tessera".padStart(10)} ${"floor".padStart(10)} ${"ratio".padStart(7)}  unit`);
-    for (const p of [50, 90, 99]) {
-      console.log(formatRow(`latency p${p}`, percentile(tessera.latenciesMs, p), percentile(floor.latenciesMs, p), "ms"));
-    }
-    console.log(formatRow("throughput", tessera.callsPerSecond, floor.callsPerSecond, "calls/s"));
+    printHeader(`FetchX509SVID first response (response ${x509Response.length} bytes)`);
+    printLatencies(await runClients("x509", agent.socketPath), await runClients("x509", floorSocket));
+
+    printHeader(`FetchJWTSVID with a warm JWT-SVID cache (response ${jwtResponse.length} bytes)`);
+    printLatencies(await runClients("jwt", agent.socketPath), await runClients("jwt", floorSocket));
+
+    const propagation = await measurePropagation({ server, socketPath: agent.socketPath, parentId: nodeId, trustDomain, uid, samples: propagationSamples });
+    printHeader(`Entry-to-workload propagation, ${propagationSamples} entries (floor: the entry create command alone; agent sync_interval 5s)`);
+    console.log(formatRow("median", median(propagation.propagationMs), median(propagation.entryCreateMs), "ms"));
+    console.log(formatRow("max", Math.max(...propagation.propagationMs), Math.max(...propagation.entryCreateMs), "ms"));
   } finally {
     stopFloor?.();
     await agent?.stop();

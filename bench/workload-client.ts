@@ -1,17 +1,21 @@
 /**
- * Benchmark worker: one Workload API client process that opens `calls` FetchX509SVID
- * streams one after another on one connection, timing each from the request until the
- * first response, and prints the latencies as JSON on standard output.
+ * Benchmark worker: one Workload API client process that makes `calls` requests one
+ * after another on one connection and prints their latencies as JSON on standard output.
  *
- * Usage: node fetch-x509-client.js SOCKET_PATH CALLS WARMUP_CALLS
+ * Usage: node workload-client.js x509|jwt SOCKET_PATH CALLS WARMUP_CALLS
+ *
+ * - x509: opens a FetchX509SVID stream and times it until the first response, then cancels.
+ * - jwt: calls FetchJWTSVID for the audience "bench"; after the first call the agent
+ *   answers from its JWT-SVID cache.
+ *
  * The first WARMUP_CALLS calls (connection set-up, JIT warm-up) are not timed.
  */
 import { credentials, Metadata } from "@grpc/grpc-js";
 import { WorkloadApiClient } from "../src/proto/index.js";
 
-const [socketPath, callsText, warmupText = "0"] = process.argv.slice(2);
-if (socketPath === undefined || callsText === undefined) {
-  console.error("usage: fetch-x509-client SOCKET_PATH CALLS WARMUP_CALLS");
+const [method, socketPath, callsText, warmupText = "0"] = process.argv.slice(2);
+if ((method !== "x509" && method !== "jwt") || socketPath === undefined || callsText === undefined) {
+  console.error("usage: workload-client x509|jwt SOCKET_PATH CALLS WARMUP_CALLS");
   process.exit(2);
 }
 const calls = Number(callsText);
@@ -21,7 +25,7 @@ const client = new WorkloadApiClient(`unix://${socketPath}`, credentials.createI
 const metadata = new Metadata();
 metadata.set("workload.spiffe.io", "true");
 
-function fetchOnce(): Promise<number> {
+function fetchX509Once(): Promise<number> {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
     const stream = client.FetchX509SVID({}, metadata);
@@ -36,6 +40,18 @@ function fetchOnce(): Promise<number> {
     });
   });
 }
+
+function fetchJwtOnce(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint();
+    client.FetchJWTSVID({ audience: ["bench"] }, metadata, (error) => {
+      if (error) reject(error);
+      else resolve(Number(process.hrtime.bigint() - started) / 1e6);
+    });
+  });
+}
+
+const fetchOnce = method === "x509" ? fetchX509Once : fetchJwtOnce;
 
 for (let i = 0; i < warmupCalls; i++) {
   await fetchOnce();
