@@ -2,8 +2,8 @@ import { statSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
 import { Metadata, status as Status } from "@grpc/grpc-js";
 import type { ServiceError } from "@grpc/grpc-js";
-import { FlagError, formatDuration } from "../../config/flags.js";
-import type { FlagSpec } from "../../config/flags.js";
+import { FlagError, formatDuration, formatUsage, parseFlags } from "../../config/flags.js";
+import type { FlagSpec, ParsedFlags } from "../../config/flags.js";
 
 /** Socket path the client verbs use without `-socketPath` or SPIFFE_ENDPOINT_SOCKET, as spire-agent's. */
 export const DEFAULT_SOCKET_PATH = "/tmp/spire-agent/public/api.sock";
@@ -17,6 +17,71 @@ export const SOCKET_PATH_FLAG: FlagSpec = {
   type: "string",
   usage: `Path to the Workload API socket (default: $${ENDPOINT_SOCKET_ENV}, else ${DEFAULT_SOCKET_PATH})`,
 };
+
+/** The `-timeout` flag of the client verbs that wait for one response: 5 s by default, as spire-agent's. */
+export const TIMEOUT_FLAG: FlagSpec = {
+  name: "timeout",
+  type: "duration",
+  usage: "Time to wait for the agent's response (duration, e.g. 5s)",
+  default: 5000,
+};
+
+/** The `-output` flag of the client verbs that print a response. */
+export const OUTPUT_FLAG: FlagSpec = { name: "output", type: "string", usage: "Output format: pretty or json", default: "pretty" };
+
+/** Returns the `-timeout` value in milliseconds; throws a {@link FlagError} unless it is positive. */
+export function readTimeoutFlag(parsed: ParsedFlags): number {
+  const timeoutMs = parsed.values.timeout as number;
+  if (timeoutMs <= 0) {
+    throw new FlagError("invalid value for flag -timeout: it must be greater than zero");
+  }
+  return timeoutMs;
+}
+
+/** Returns the `-output` value; throws a {@link FlagError} unless it is pretty or json. */
+export function readOutputFlag(parsed: ParsedFlags): "pretty" | "json" {
+  const output = parsed.values.output as string;
+  if (output !== "pretty" && output !== "json") {
+    throw new FlagError(`invalid value ${JSON.stringify(output)} for flag -output: expected pretty or json`);
+  }
+  return output;
+}
+
+/**
+ * Runs a client verb and returns its exit code: parses `args` against `flags`, prints the
+ * usage for `-help` (exit 0), turns the flags into options with `readOptions`, and runs
+ * `execute`. Any error from those steps is printed on standard error, with exit code 1,
+ * so each message should state what to do next.
+ */
+export async function runClientVerb<Options>(
+  args: string[],
+  io: CliIo,
+  verb: { command: string; flags: FlagSpec[] },
+  readOptions: (parsed: ParsedFlags) => Options,
+  execute: (options: Options) => Promise<void>,
+): Promise<number> {
+  let options: Options;
+  try {
+    const parsed = parseFlags(args, verb.flags, { command: verb.command });
+    if (parsed.helpRequested) {
+      io.stderr.write(formatUsage(verb.command, verb.flags));
+      return 0;
+    }
+    rejectExtraArguments(parsed.rest, verb.command);
+    options = readOptions(parsed);
+  } catch (error) {
+    io.stderr.write(`${(error as Error).message}\n`);
+    return 1;
+  }
+
+  try {
+    await execute(options);
+    return 0;
+  } catch (error) {
+    io.stderr.write(`${(error as Error).message}\n`);
+    return 1;
+  }
+}
 
 /** Throws a {@link FlagError} when positional arguments follow the flags, which no client verb takes. */
 export function rejectExtraArguments(rest: readonly string[], command: string): void {

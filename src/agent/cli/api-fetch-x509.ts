@@ -1,17 +1,20 @@
 import { performance } from "node:perf_hooks";
 import { credentials, status as Status } from "@grpc/grpc-js";
 import type { ServiceError } from "@grpc/grpc-js";
-import { FlagError, formatUsage, parseFlags } from "../../config/flags.js";
-import type { FlagSpec } from "../../config/flags.js";
+import type { FlagSpec, ParsedFlags } from "../../config/flags.js";
 import { WorkloadApiClient } from "../../proto/index.js";
 import type { workload } from "../../proto/index.js";
 import {
   checkSocketFile,
   explainCallError,
+  OUTPUT_FLAG,
   processIo,
-  rejectExtraArguments,
+  readOutputFlag,
+  readTimeoutFlag,
   resolveSocketPath,
+  runClientVerb,
   SOCKET_PATH_FLAG,
+  TIMEOUT_FLAG,
   workloadApiMetadata,
 } from "./api-client.js";
 import type { CliIo } from "./api-client.js";
@@ -21,14 +24,14 @@ const COMMAND = "tessera-agent api fetch x509";
 
 const FLAGS: FlagSpec[] = [
   SOCKET_PATH_FLAG,
-  { name: "timeout", type: "duration", usage: "Time to wait for the first response (duration, e.g. 5s)", default: 5000 },
+  { ...TIMEOUT_FLAG, usage: "Time to wait for the first response (duration, e.g. 5s)" },
   { name: "silent", type: "bool", usage: "Print nothing on standard output" },
   {
     name: "write",
     type: "string",
     usage: "Folder to write svid.<i>.pem, svid.<i>.key, bundle.<i>.pem and federated_bundle.<i>.<j>.pem to",
   },
-  { name: "output", type: "string", usage: "Output format: pretty or json", default: "pretty" },
+  OUTPUT_FLAG,
 ];
 
 /**
@@ -37,26 +40,14 @@ const FLAGS: FlagSpec[] = [
  * them as PEM files. Returns the exit code: 0 on success, 1 on any error (printed on
  * standard error with what to do next).
  */
-export async function run(args: string[], io: CliIo = processIo()): Promise<number> {
-  let options: FetchOptions;
-  try {
-    options = parseOptions(args, io);
-  } catch (error) {
-    io.stderr.write(`${(error as Error).message}\n`);
-    return 1;
-  }
-  if (options === "help") {
-    io.stderr.write(formatUsage(COMMAND, FLAGS));
-    return 0;
-  }
-
-  try {
-    await fetchAndPrint(options, io);
-    return 0;
-  } catch (error) {
-    io.stderr.write(`${(error as Error).message}\n`);
-    return 1;
-  }
+export function run(args: string[], io: CliIo = processIo()): Promise<number> {
+  return runClientVerb(
+    args,
+    io,
+    { command: COMMAND, flags: FLAGS },
+    (parsed) => readOptions(parsed, io),
+    (options) => fetchAndPrint(options, io),
+  );
 }
 
 interface FetchOptionValues {
@@ -66,30 +57,14 @@ interface FetchOptionValues {
   writeFolder: string;
   output: "pretty" | "json";
 }
-type FetchOptions = FetchOptionValues | "help";
 
-function parseOptions(args: string[], io: CliIo): FetchOptions {
-  const parsed = parseFlags(args, FLAGS, { command: COMMAND });
-  if (parsed.helpRequested) {
-    return "help";
-  }
-  rejectExtraArguments(parsed.rest, COMMAND);
-
-  const output = parsed.values.output as string;
-  if (output !== "pretty" && output !== "json") {
-    throw new FlagError(`invalid value ${JSON.stringify(output)} for flag -output: expected pretty or json`);
-  }
-  const timeoutMs = parsed.values.timeout as number;
-  if (timeoutMs <= 0) {
-    throw new FlagError("invalid value for flag -timeout: it must be greater than zero");
-  }
-
+function readOptions(parsed: ParsedFlags, io: CliIo): FetchOptionValues {
   return {
     socketPath: resolveSocketPath(parsed.values.socketPath as string | undefined, io.env),
-    timeoutMs,
+    timeoutMs: readTimeoutFlag(parsed),
     silent: parsed.values.silent === true,
     writeFolder: (parsed.values.write as string | undefined) ?? "",
-    output,
+    output: readOutputFlag(parsed),
   };
 }
 

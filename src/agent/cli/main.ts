@@ -1,4 +1,7 @@
+import { run as runApiFetchJwt } from "./api-fetch-jwt.js";
 import { run as runApiFetchX509 } from "./api-fetch-x509.js";
+import { run as runApiValidateJwt } from "./api-validate-jwt.js";
+import { run as runApiWatch } from "./api-watch.js";
 import { run as runHealthcheck } from "./healthcheck.js";
 import { run as runAgentCommand } from "./run.js";
 
@@ -7,6 +10,9 @@ const USAGE = `Usage: tessera-agent <command> [flags]
 Commands:
   run              Run the agent (flags: tessera-agent run -help)
   api fetch x509   Fetch this process's X.509-SVIDs from the Workload API ("api fetch" is the same)
+  api fetch jwt    Fetch JWT-SVIDs for -audience and the JWT bundles
+  api validate jwt Validate a JWT-SVID (-svid) for an audience (-audience)
+  api watch        Print this process's X.509-SVIDs on every update until Ctrl-C
   healthcheck      Check that the agent's Workload API answers
 `;
 
@@ -42,9 +48,18 @@ function runApi(args: string[]): Promise<number> {
   if (verb === "fetch" && kind === "x509") {
     return runApiFetchX509(rest);
   }
+  if (verb === "fetch" && kind === "jwt") {
+    return runApiFetchJwt(rest);
+  }
+  if (verb === "validate" && kind === "jwt") {
+    return runApiValidateJwt(rest);
+  }
+  if (verb === "watch") {
+    return runApiWatch(kind === undefined ? [] : [kind, ...rest]);
+  }
   if (verb === "fetch" && (kind === undefined || kind.startsWith("-"))) {
     return runApiFetchX509(kind === undefined ? [] : [kind, ...rest]);
   }
-  process.stderr.write(`tessera-agent api: unknown command ${JSON.stringify(args.join(" "))}; supported: api fetch x509\n`);
+  process.stderr.write(`tessera-agent api: unknown command ${JSON.stringify(args.join(" "))}; supported: api fetch x509, api fetch jwt, api validate jwt, api watch\n`);
   return Promise.resolve(1);
 }
