@@ -106,13 +106,39 @@ describe("FetchJWTBundles", () => {
     expect(second.keys.map((key) => key.kid)).toEqual(["own-ec", "own-ec-2"]);
   });
 
+  it("follows a new federates_with", async () => {
+    const target = await start({ entries: [WEB_ENTRY] });
+    const stream = observe(target.client().FetchJWTBundles({}, securityHeader()));
+    await stream.messageCount(1);
+
+    target.jwt.state.entries = [{ ...WEB_ENTRY, federatesWith: ["partner.test"] }];
+    target.identities.changed();
+    const messages = await stream.messageCount(2);
+
+    expect(Object.keys(messages[1]!.bundles).sort()).toEqual(["spiffe://example.org", "spiffe://partner.test"]);
+  });
+
+  it("closes its entry subscription on cancel", async () => {
+    const target = await start({ entries: [WEB_ENTRY] });
+    const call = target.client().FetchJWTBundles({}, securityHeader());
+    const stream = observe(call);
+    await stream.messageCount(1);
+    expect(target.identities.openSubscriptions()).toBe(1);
+
+    call.cancel();
+    await stream.finalStatus();
+    while (target.identities.openSubscriptions() > 0) await new Promise((resolve) => setTimeout(resolve, 5));
+
+    expect(target.identities.openSubscriptions()).toBe(0);
+  });
+
   it("ends the stream when identities drop to zero", async () => {
     const target = await start({ entries: [WEB_ENTRY] });
     const stream = observe(target.client().FetchJWTBundles({}, securityHeader()));
     await stream.messageCount(1);
 
     target.jwt.state.entries = [];
-    target.jwt.bundlesChanged();
+    target.identities.changed();
     const status = await stream.finalStatus();
 
     expect(status.code).toBe(grpc.status.PERMISSION_DENIED);

@@ -19,9 +19,10 @@ import { createStreamSender } from "./stream-sender.js";
  * own bundle when unauthenticated verifiers are allowed. The stream ends the same way
  * when the caller loses its last identity.
  *
- * NOTE: the stream recomputes only when the JwtSource reports a bundle update, so an
- * entry change (a new `federates_with`, a removed entry) shows up only when the source
- * also reports it through `onBundleUpdate`.
+ * The message is recomputed on every JwtSource bundle update and, when the context has an
+ * identity source, on every X.509 update of the caller's entries, as SPIRE also follows
+ * its cache subscription here. Without an identity source, entry changes show up only at
+ * the next bundle update.
  */
 export function serveJwtBundles(
   call: ServerWritableStream<workload.JWTBundlesRequest__Output, workload.JWTBundlesResponse>,
@@ -49,14 +50,16 @@ export function serveJwtBundles(
       sender.send({ bundles });
     };
 
-    const removeListener = context.jwtSource.onBundleUpdate(() => {
+    const sendCurrentOrFail = (): void => {
       try {
         sendCurrent();
       } catch (error) {
         endWithError(error);
       }
-    });
+    };
+    const removeListener = context.jwtSource.onBundleUpdate(sendCurrentOrFail);
     sender.signal.addEventListener("abort", removeListener, { once: true });
+    followEntryChanges(caller, context, sender.signal, sendCurrentOrFail);
     sendCurrent();
   };
 
@@ -73,6 +76,33 @@ export function serveJwtBundles(
   };
 
   void run().catch(endWithError);
+}
+
+/**
+ * Calls `onChange` after each X.509 update for the caller's selectors until `signal`
+ * aborts. The agent's cache reports updates only after `ready()` has resolved once, so
+ * `ready()` is started here but not awaited, because the first message needs no X.509-SVIDs.
+ */
+function followEntryChanges(caller: AuthorizedCaller, context: JwtMethodContext, signal: AbortSignal, onChange: () => void): void {
+  if (context.identitySource === undefined || signal.aborted) {
+    return;
+  }
+
+  const subscription = context.identitySource.subscribe(caller.selectors);
+  const removeListener = subscription.onUpdate(onChange);
+  signal.addEventListener(
+    "abort",
+    () => {
+      removeListener();
+      subscription.close();
+    },
+    { once: true },
+  );
+  subscription.ready(signal).then(onChange, (error: unknown) => {
+    if (!signal.aborted) {
+      context.logger.warn({ err: error, pid: caller.pid }, "Stopped following entry changes for a JWT bundle stream");
+    }
+  });
 }
 
 /** Returns the caller's bundle map, or undefined when it may not read bundles. */

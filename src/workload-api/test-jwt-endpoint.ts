@@ -5,6 +5,7 @@ import * as grpc from "@grpc/grpc-js";
 import { createUnixAttestor } from "../../plugins/workloadattestor/unix/unix-attestor.js";
 import { WorkloadApiClient } from "../proto/index.js";
 import { createTestIdentitySource } from "./test-identity-source.js";
+import type { TestIdentitySource } from "./test-identity-source.js";
 import { createTestJwtSource } from "./test-jwt-source.js";
 import type { TestJwtEntry, TestJwtSource } from "./test-jwt-source.js";
 import { createTestJwtKey } from "./test-jwt-keys.js";
@@ -41,6 +42,8 @@ export interface TestJwtEndpoint {
   socketPath: string;
   folder: string;
   jwt: TestJwtSource;
+  /** The X.509 source; its `changed()` stands for an entry change in the agent's cache. */
+  identities: TestIdentitySource;
   captured: CapturedLogger;
   client(): WorkloadApiClient;
   /** Closes clients and the endpoint and removes the folder. */
@@ -101,6 +104,7 @@ export async function startTestJwtEndpoint(options: TestJwtEndpointOptions = {})
     socketPath,
     folder,
     jwt,
+    identities,
     captured,
     client() {
       const client = new WorkloadApiClient(`unix://${socketPath}`, grpc.credentials.createInsecure());
