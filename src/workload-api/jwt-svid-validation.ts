@@ -181,7 +181,7 @@ function describeKey(key: KeyObject): string {
 
 function checkTimes(claims: Record<string, unknown>, nowSeconds: number): void {
   const exp = readNumericDate(claims, "exp");
-  if (exp !== undefined && nowSeconds - JWT_CLOCK_LEEWAY_SECONDS >= exp) {
+  if (exp !== undefined && nowSeconds - JWT_CLOCK_LEEWAY_SECONDS > exp) {
     fail("the token has expired");
   }
   const nbf = readNumericDate(claims, "nbf");
