@@ -104,6 +104,8 @@ export async function runAgent(config: AgentConfig, logger: Logger, signal: Abor
       identitySource: cache,
       jwtSource,
       attestors: createWorkloadAttestors(config),
+      allowUnauthenticatedVerifiers: config.allowUnauthenticatedVerifiers,
+      allowedForeignJwtClaims: config.allowedForeignJwtClaims,
       logger,
     });
 

@@ -82,6 +82,21 @@ export function readDuration(block: ConfigBlock, key: string, path: string): num
   }
 }
 
+/**
+ * Returns an optional list of strings, as HCL `key = ["a", "b"]` gives it. Throws a
+ * {@link ConfigError} naming `path.key` for any other value type.
+ */
+export function readStringList(block: ConfigBlock, key: string, path: string): string[] | undefined {
+  const value = block[key];
+  if (value === undefined) {
+    return undefined;
+  }
+  if (!Array.isArray(value) || value.some((item) => typeof item !== "string")) {
+    throw new ConfigError(`${path}.${key} must be a list of strings, got ${describeValue(value)}`);
+  }
+  return value as string[];
+}
+
 /** Describes a value for an error message without echoing long or secret text. */
 export function describeValue(value: unknown): string {
   if (Array.isArray(value)) {

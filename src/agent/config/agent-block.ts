@@ -1,6 +1,6 @@
 import { ConfigError } from "../../config/config-error.js";
 import type { ConfigBlock } from "../../config/config-values.js";
-import { asBlock, readBoolean, readDuration, readInteger, readString } from "../../config/config-values.js";
+import { asBlock, readBoolean, readDuration, readInteger, readString, readStringList } from "../../config/config-values.js";
 import { checkKeys } from "../../config/check-keys.js";
 import {
   SUPPORTED_AGENT_OPTIONS,
@@ -27,6 +27,8 @@ export interface AgentSettings {
   workloadX509SvidKeyType?: string;
   x509SvidCacheMaxSize?: number;
   jwtSvidCacheMaxSize?: number;
+  allowUnauthenticatedVerifiers?: boolean;
+  allowedForeignJwtClaims?: string[];
   syncIntervalMs?: number;
   jwtSvidCacheHitTimeoutMs?: number;
 }
@@ -56,6 +58,8 @@ export function readAgentBlock(raw: unknown): AgentSettings {
     workloadX509SvidKeyType: readString(block, "workload_x509_svid_key_type", "agent"),
     x509SvidCacheMaxSize: readInteger(block, "x509_svid_cache_max_size", "agent"),
     jwtSvidCacheMaxSize: readInteger(block, "jwt_svid_cache_max_size", "agent"),
+    allowUnauthenticatedVerifiers: readBoolean(block, "allow_unauthenticated_verifiers", "agent"),
+    allowedForeignJwtClaims: readStringList(block, "allowed_foreign_jwt_claims", "agent"),
   };
 
   if (block.experimental !== undefined) {

@@ -39,6 +39,10 @@ export interface AgentConfig {
   x509SvidCacheMaxSize: number;
   /** Hard limit on cached JWT-SVIDs (`jwt_svid_cache_max_size`); 0 in the file selects the default. */
   jwtSvidCacheMaxSize: number;
+  /** Serve bundle streams to callers that have no identity (`allow_unauthenticated_verifiers`). */
+  allowUnauthenticatedVerifiers: boolean;
+  /** Claims besides sub, exp and aud that ValidateJWTSVID returns for other trust domains' tokens. */
+  allowedForeignJwtClaims: string[];
   syncIntervalMs: number;
   /** NewJWTSVID deadline while a valid cached token exists (`experimental.jwt_svid_cache_hit_timeout`), in [5 s, 30 s). */
   jwtSvidCacheHitTimeoutMs: number;

@@ -7,6 +7,8 @@
 
 /** `agent {}` settings Tessera implements. */
 export const SUPPORTED_AGENT_OPTIONS: readonly string[] = [
+  "allow_unauthenticated_verifiers",
+  "allowed_foreign_jwt_claims",
   "data_dir",
   "experimental",
   "insecure_bootstrap",
@@ -29,8 +31,6 @@ export const SUPPORTED_AGENT_OPTIONS: readonly string[] = [
 /** `agent {}` settings SPIRE documents that Tessera does not implement yet. */
 export const UNSUPPORTED_AGENT_OPTIONS: readonly string[] = [
   "admin_socket_path",
-  "allow_unauthenticated_verifiers",
-  "allowed_foreign_jwt_claims",
   "authorized_delegates",
   "availability_target",
   "disable_sds_api",

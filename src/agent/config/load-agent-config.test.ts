@@ -128,6 +128,19 @@ describe("parseAgentConfig", () => {
     expect(() => parseAgentConfig(spireStyleConf("colour = 3"), "agent.conf")).toThrow(/^unknown option agent\.colour$/);
   });
 
+  it("reads the verifier and foreign claim options", () => {
+    const config = parseAgentConfig(spireStyleConf('allow_unauthenticated_verifiers = true\n  allowed_foreign_jwt_claims = ["email", "groups"]'), "agent.conf");
+
+    expect(config.allowUnauthenticatedVerifiers).toBe(true);
+    expect(config.allowedForeignJwtClaims).toEqual(["email", "groups"]);
+  });
+
+  it("rejects a foreign claim list that is not a list of strings", () => {
+    expect(() => parseAgentConfig(spireStyleConf("allowed_foreign_jwt_claims = [1]"), "agent.conf")).toThrow(
+      "agent.allowed_foreign_jwt_claims must be a list of strings",
+    );
+  });
+
   it("rejects documented options not implemented yet", () => {
     const cases = [
       ['admin_socket_path = "/tmp/admin.sock"', "agent.admin_socket_path"],

@@ -91,6 +91,8 @@ function finishConfig(settings: AgentSettings, plugins: PluginSettings): AgentCo
     workloadX509SvidKeyType: checkKeyType(settings.workloadX509SvidKeyType ?? "ec-p256"),
     x509SvidCacheMaxSize: checkCacheSize(settings.x509SvidCacheMaxSize, "x509_svid_cache_max_size", DEFAULT_X509_SVID_CACHE_MAX_SIZE),
     jwtSvidCacheMaxSize: checkCacheSize(settings.jwtSvidCacheMaxSize, "jwt_svid_cache_max_size", DEFAULT_JWT_SVID_CACHE_MAX_SIZE),
+    allowUnauthenticatedVerifiers: settings.allowUnauthenticatedVerifiers ?? false,
+    allowedForeignJwtClaims: settings.allowedForeignJwtClaims ?? [],
     syncIntervalMs: checkSyncInterval(settings.syncIntervalMs),
     jwtSvidCacheHitTimeoutMs: checkCacheHitTimeout(settings.jwtSvidCacheHitTimeoutMs),
     keyManager: plugins.keyManager,

@@ -4,6 +4,7 @@ import { DEFAULT_CONFIG_PATH } from "./agent-config.js";
 
 /** Flags of `tessera-agent run`, named as spire-agent's; each overrides the agent.conf setting. */
 export const RUN_FLAGS: readonly FlagSpec[] = [
+  { name: "allowUnauthenticatedVerifiers", type: "bool", usage: "Serve bundles to callers that have no identity (agent.allow_unauthenticated_verifiers)" },
   { name: "config", type: "string", default: DEFAULT_CONFIG_PATH, usage: "Path to the agent configuration file (HCL or JSON)" },
   { name: "dataDir", type: "string", usage: "Folder for the agent's runtime data (agent.data_dir)" },
   { name: "expandEnv", type: "bool", usage: "Replace $VAR and ${VAR} in the configuration file with environment variables" },
@@ -22,6 +23,7 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
 ];
 
 const FLAG_TO_SETTING: Record<string, keyof AgentSettings> = {
+  allowUnauthenticatedVerifiers: "allowUnauthenticatedVerifiers",
   dataDir: "dataDir",
   insecureBootstrap: "insecureBootstrap",
   joinToken: "joinToken",
