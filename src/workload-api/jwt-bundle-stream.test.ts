@@ -106,6 +106,21 @@ describe("FetchJWTBundles", () => {
     expect(second.keys.map((key) => key.kid)).toEqual(["own-ec", "own-ec-2"]);
   });
 
+  it("resends every bundle on change", async () => {
+    const target = await start({ entries: [{ ...WEB_ENTRY, federatesWith: ["partner.test"] }] });
+    const stream = observe(target.client().FetchJWTBundles({}, securityHeader()));
+    await stream.messageCount(1);
+
+    const added = createTestJwtKey("own-ec-2");
+    target.jwt.state.bundles.set("example.org", [testJwtKeys().own.authority, added.authority]);
+    target.jwt.bundlesChanged();
+    const messages = await stream.messageCount(2);
+
+    expect(Object.keys(messages[1]!.bundles).sort()).toEqual(["spiffe://example.org", "spiffe://partner.test"]);
+    const partner = JSON.parse(messages[1]!.bundles["spiffe://partner.test"]!.toString("utf8")) as Jwks;
+    expect(partner.keys.map((key) => key.kid)).toEqual(["partner-ec"]);
+  });
+
   it("follows a new federates_with", async () => {
     const target = await start({ entries: [WEB_ENTRY] });
     const stream = observe(target.client().FetchJWTBundles({}, securityHeader()));

@@ -143,6 +143,23 @@ describe("validateJwtSvid", () => {
     expect(reason(signTestJwt(ec256, claims({ sub: "spiffe://other.test/web" })))).toMatch(/trust domain "other.test"/);
   });
 
+  it("rejects a key of another trust domain", () => {
+    const partner = createTestJwtKey("partner-1", "ES256");
+    const lookupBoth: JwtKeyLookup = (trustDomain, keyId) => {
+      if (trustDomain === "partner.test" && keyId === partner.keyId) {
+        return publicKeyFromDer(partner.authority.publicKeyDer);
+      }
+      return lookup(trustDomain, keyId);
+    };
+
+    expect(() => validateJwtSvid(signTestJwt(partner, claims()), "api", lookupBoth, NOW)).toThrow(
+      'no JWT authority with key ID "partner-1" in the bundle of trust domain "example.org"',
+    );
+    const partnerSubject = claims({ sub: "spiffe://partner.test/web" });
+    const validated = validateJwtSvid(signTestJwt(partner, partnerSubject), "api", lookupBoth, NOW);
+    expect(validated.spiffeId.trustDomain).toBe("partner.test");
+  });
+
   it("rejects a signature by another key", () => {
     expect(reason(signTestJwt(stranger, claims()))).toBe("the token signature is invalid");
   });

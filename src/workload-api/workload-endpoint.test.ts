@@ -1,4 +1,5 @@
 import { fork } from "node:child_process";
+import { createPrivateKey, createPublicKey } from "node:crypto";
 import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { connect as connectHttp2, constants as http2Constants } from "node:http2";
@@ -9,7 +10,8 @@ import * as grpc from "@grpc/grpc-js";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createUnixAttestor } from "../../plugins/workloadattestor/unix/unix-attestor.js";
 import type { WorkloadAttestor } from "../../plugins/workloadattestor/workload-attestor.js";
-import { HealthClient, WorkloadApiClient } from "../proto/index.js";
+import { x509 } from "../common/x509.js";
+import { HealthClient, WorkloadApiClient, workloadApiService } from "../proto/index.js";
 import type { workload } from "../proto/index.js";
 import { concatDer, splitConcatenatedDer } from "../spiffe/bundle.js";
 import { captureLogger } from "./test-logger.js";
@@ -166,6 +168,54 @@ describe("FetchX509SVID", () => {
     ]);
   });
 
+  it("puts the leaf first in the chain", async () => {
+    const intermediate = await createTestIntermediateAuthority(root, "example.org");
+    const chained = await createTestSvid(intermediate, "spiffe://example.org/chained", [intermediate.certificateDer]);
+    identities.state.entries = [
+      {
+        ...(await entryFor("entry-1", "chained")),
+        certChain: chained.certChain.slice(0, 2),
+        privateKeyPkcs8: chained.privateKeyPkcs8,
+      },
+    ];
+    await start();
+
+    const [response] = await observe(workloadClient().FetchX509SVID({}, securityHeader())).messageCount(1);
+    const chain = splitConcatenatedDer(response!.svids[0]!.x509_svid);
+    const leaf = new x509.X509Certificate(chain[0]!);
+
+    expect(chain[1]!.equals(intermediate.certificateDer)).toBe(true);
+    expect(leaf.getExtension(x509.BasicConstraintsExtension)?.ca ?? false).toBe(false);
+    const uris = leaf.getExtension(x509.SubjectAlternativeNameExtension)?.names.items.filter((name) => name.type === "url");
+    expect(uris?.map((name) => name.value)).toEqual([response!.svids[0]!.spiffe_id]);
+  });
+
+  it("sends an unencrypted key matching the leaf", async () => {
+    identities.state.entries = [await entryFor("entry-1", "web")];
+    await start();
+
+    const [response] = await observe(workloadClient().FetchX509SVID({}, securityHeader())).messageCount(1);
+    const svid = response!.svids[0]!;
+    // Without a passphrase, Node only parses an unencrypted PKCS#8 key.
+    const privateKey = createPrivateKey({ key: svid.x509_svid_key, format: "der", type: "pkcs8" });
+    const derivedPublicKey = createPublicKey(privateKey).export({ format: "der", type: "spki" });
+    const leaf = new x509.X509Certificate(splitConcatenatedDer(svid.x509_svid)[0]!);
+
+    expect(derivedPublicKey.equals(Buffer.from(leaf.publicKey.rawData))).toBe(true);
+  });
+
+  it("sends the trust domain bundle with each SVID", async () => {
+    identities.state.entries = [await entryFor("entry-1", "web"), await entryFor("entry-2", "api")];
+    identities.state.bundle = [root.certificateDer, federatedRoot.certificateDer];
+    await start();
+
+    const [response] = await observe(workloadClient().FetchX509SVID({}, securityHeader())).messageCount(1);
+
+    for (const svid of response!.svids) {
+      expect(splitConcatenatedDer(svid.bundle)).toEqual([root.certificateDer, federatedRoot.certificateDer]);
+    }
+  });
+
   it("pushes an update to a streaming client", async () => {
     identities.state.entries = [await entryFor("entry-1", "web")];
     await start();
@@ -313,6 +363,29 @@ describe("FetchX509Bundles", () => {
     expect(bundles["spiffe://example.org"]!.equals(root.certificateDer)).toBe(true);
   });
 
+  it("rejects a call without the security header", async () => {
+    await start();
+
+    const status = await observe(workloadClient().FetchX509Bundles({})).finalStatus();
+
+    expect(status.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(status.details).toBe("security header missing from request");
+  });
+
+  it("resends the full bundle set on change", async () => {
+    identities.state.entries = [await entryFor("entry-1", "web", { federatesWith: ["partner.test"] })];
+    await start();
+    const stream = observe(workloadClient().FetchX509Bundles({}, securityHeader()));
+    await stream.messageCount(1);
+
+    identities.state.bundle = [root.certificateDer, federatedRoot.certificateDer];
+    identities.changed();
+    const messages = await stream.messageCount(2);
+
+    expect(Object.keys(messages[1]!.bundles).sort()).toEqual(["spiffe://example.org", "spiffe://partner.test"]);
+    expect(messages[1]!.bundles["spiffe://partner.test"]!.equals(federatedRoot.certificateDer)).toBe(true);
+  });
+
   it("does not resend an unchanged message", async () => {
     identities.state.entries = [await entryFor("entry-1", "web")];
     await start();
@@ -344,6 +417,22 @@ describe("FetchX509Bundles", () => {
 
     expect(status.code).toBe(grpc.status.PERMISSION_DENIED);
     expect(status.details).toBe("no identity issued");
+  });
+});
+
+describe("SpiffeWorkloadAPI service", () => {
+  it("serves only the specified methods", () => {
+    const paths = Object.values(workloadApiService).map((method) => method.path).sort();
+
+    expect(paths).toEqual([
+      "/SpiffeWorkloadAPI/FetchJWTBundles",
+      "/SpiffeWorkloadAPI/FetchJWTSVID",
+      "/SpiffeWorkloadAPI/FetchWITBundles",
+      "/SpiffeWorkloadAPI/FetchWITSVID",
+      "/SpiffeWorkloadAPI/FetchX509Bundles",
+      "/SpiffeWorkloadAPI/FetchX509SVID",
+      "/SpiffeWorkloadAPI/ValidateJWTSVID",
+    ]);
   });
 });
 
