@@ -453,6 +453,14 @@ describe("JWT and WIT methods", () => {
     expect(bundleStatus.code).toBe(grpc.status.UNIMPLEMENTED);
   });
 
+  it("return Unimplemented for WIT bundles", async () => {
+    await start();
+
+    const status = await observe(workloadClient().FetchWITBundles({}, securityHeader())).finalStatus();
+
+    expect(status.code).toBe(grpc.status.UNIMPLEMENTED);
+  });
+
   it("check the security header first", async () => {
     await start();
 
