@@ -57,6 +57,18 @@ describe("FetchJWTSVID", () => {
     expect(error?.details).toBe("audience must be specified");
   });
 
+  it("rejects an empty or oversized audience", async () => {
+    const target = await start({ entries: [entry("entry-1", "web")] });
+
+    const empty = await fetchJwt(target, { audience: [""] });
+    const oversized = await fetchJwt(target, { audience: ["x".repeat(2049)] });
+
+    expect(empty.error?.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(empty.error?.details).toBe("audience must not be an empty string");
+    expect(oversized.error?.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(oversized.error?.details).toBe("audience of 2049 bytes is too long: the maximum is 2048 bytes");
+  });
+
   it("rejects an invalid spiffe_id", async () => {
     const target = await start({ entries: [entry("entry-1", "web")] });
 

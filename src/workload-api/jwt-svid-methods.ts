@@ -11,6 +11,7 @@ import { JwtSvidValidationError, publicKeyFromDer, validateJwtSvid } from "./jwt
 import type { JwtKeyLookup } from "./jwt-svid-validation.js";
 import { toProtobufStruct } from "./protobuf-struct.js";
 import { filterDuplicateHints } from "./x509-response.js";
+import { findJwtAudienceProblem } from "../spiffe/jwt-audience.js";
 
 /** Claims that ValidateJWTSVID always returns for a token of another trust domain. */
 const DEFAULT_FOREIGN_CLAIMS: readonly string[] = ["sub", "exp", "aud"];
@@ -47,8 +48,9 @@ async function fetchJwtSvids(
     throw missingSecurityHeaderError();
   }
   const { audience, spiffe_id: requestedId } = call.request;
-  if (audience.length === 0) {
-    throw serviceError(Status.INVALID_ARGUMENT, "audience must be specified");
+  const audienceProblem = findJwtAudienceProblem(audience);
+  if (audienceProblem !== undefined) {
+    throw serviceError(Status.INVALID_ARGUMENT, audienceProblem);
   }
   if (requestedId !== "") {
     try {

@@ -170,6 +170,17 @@ describe("SVID service", () => {
     expect(error.details).toBe("entry not found or not authorized");
   });
 
+  it("rejects JWT-SVIDs with too many audiences", async () => {
+    const entryId = await server.createEntry({ spiffeId: "spiffe://example.org/web", parentId: agent.agentId });
+    const clients = await server.agentClients(agent);
+    const audience = Array.from({ length: 65 }, (_, index) => `service-${index}`);
+
+    const error = await callError((done) => clients.svid.NewJWTSVID({ entry_id: entryId, audience }, done));
+
+    expect(error.code).toBe(status.INVALID_ARGUMENT);
+    expect(error.details).toBe("too many audiences: 65, the maximum is 64");
+  });
+
   it("rejects JWT-SVIDs without an audience", async () => {
     const entryId = await server.createEntry({ spiffeId: "spiffe://example.org/web", parentId: agent.agentId });
     const clients = await server.agentClients(agent);

@@ -8,6 +8,7 @@ import { rpcError } from "../endpoints/rpc-error.js";
 import { invalidArgument, unary, unimplementedUnary } from "./handler.js";
 import { idToProto } from "./proto-convert.js";
 import type { ServerContext } from "./server-context.js";
+import { findJwtAudienceProblem } from "../../spiffe/jwt-audience.js";
 
 type Result = svidv1.BatchNewX509SVIDResponseResult;
 
@@ -88,6 +89,8 @@ export function createSvidService(context: ServerContext, authorizer: CallAuthor
 
       const audience = call.request.audience.filter((value) => value !== "");
       if (audience.length === 0) invalidArgument("at least one audience is required");
+      const audienceProblem = findJwtAudienceProblem(audience);
+      if (audienceProblem !== undefined) invalidArgument(audienceProblem);
 
       let signed;
       try {
