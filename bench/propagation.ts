@@ -33,11 +33,11 @@ export async function measurePropagation(options: PropagationOptions): Promise<P
   const metadata = new Metadata();
   metadata.set("workload.spiffe.io", "true");
 
-  let held = new Set<string>();
+  let heldSpiffeIds = new Set<string>();
   let onUpdate: (() => void) | undefined;
   const stream = client.FetchX509SVID({}, metadata);
   stream.on("data", (response: { svids: { spiffe_id: string }[] }) => {
-    held = new Set(response.svids.map((svid) => svid.spiffe_id));
+    heldSpiffeIds = new Set(response.svids.map((svid) => svid.spiffe_id));
     onUpdate?.();
   });
   stream.on("error", () => {
@@ -50,7 +50,7 @@ export async function measurePropagation(options: PropagationOptions): Promise<P
       const spiffeId = `spiffe://${options.trustDomain}/bench/propagation/${sample}`;
       const arrived = new Promise<void>((resolve) => {
         onUpdate = () => {
-          if (held.has(spiffeId)) resolve();
+          if (heldSpiffeIds.has(spiffeId)) resolve();
         };
       });
 

@@ -5,9 +5,9 @@
  * Starts tessera-server and tessera-agent as real processes in a temporary folder and
  * registers the current user. Then:
  * - FetchX509SVID first-response latency and throughput, and FetchJWTSVID latency with a
- *   warm JWT-SVID cache: the same client processes (bench/workload-client.ts) run against
+ *   warm JWT-SVID cache. The same client processes (bench/workload-client.ts) run against
  *   the agent and against the floor server (bench/floor-server.ts), which replays
- *   responses recorded from the agent, CLIENTS processes at once, each making CALLS
+ *   responses recorded from the agent. CLIENTS processes run at once, each making CALLS
  *   sequential calls after WARMUP untimed ones.
  * - Entry-to-workload propagation (bench/propagation.ts).
  *

@@ -5,8 +5,8 @@
  * Usage: node workload-client.js x509|jwt SOCKET_PATH CALLS WARMUP_CALLS
  *
  * - x509: opens a FetchX509SVID stream and times it until the first response, then cancels.
- * - jwt: calls FetchJWTSVID for the audience "bench"; after the first call the agent
- *   answers from its JWT-SVID cache.
+ * - jwt: calls FetchJWTSVID for the audience "bench". After the first call the agent
+ *   serves the token from its JWT-SVID cache.
  *
  * The first WARMUP_CALLS calls (connection set-up, JIT warm-up) are not timed.
  */
