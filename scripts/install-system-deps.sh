@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that the end-to-end tests use, when they are missing.
-# Without root it only reports what is missing; the tests that need a package then skip
+# Without root it only reports what is missing, and the tests that need a package then skip
 # and say which one.
 set -euo pipefail
 
@@ -26,5 +26,5 @@ fi
 echo "Installing Debian packages: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
-# The list is de-duplicated by apt; util-linux may appear twice above.
+# apt installs util-linux once even when both checks above added it.
 apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -310,7 +310,7 @@ describe.skipIf(!serverBinExists)("tessera-agent with tessera-server", () => {
 
     expect(await second.exited).toBe(1);
     const failure = second.lines.find((line) => line.msg === "Agent failed");
-    // SPIRE's server answers a used or unknown token with InvalidArgument, and so does Tessera's.
+    // SPIRE's server rejects a used or unknown token with InvalidArgument, and so does Tessera's.
     expect(failure?.status_code).toBe("INVALID_ARGUMENT");
     expect(String(failure?.error)).toContain("join token does not exist or has already been used");
     expect(second.lines.filter((line) => line.msg === "Node attestation failed; retrying")).toEqual([]);
@@ -359,7 +359,7 @@ describe.skipIf(!serverBinExists)("tessera-agent with tessera-server", () => {
     for (const id of ids) await createEntry(nodeId, id, `unix:uid:${uid}`);
     const agentFolder = join(folder, "small-cache");
     // The cache prefetches one SVID of the four entries (three plus the node alias), so the
-    // rest must be minted when the workload asks, long before the next sync an hour away.
+    // rest must be minted when the workload requests them, long before the next sync an hour away.
     const config = agentConfig({ folder: agentFolder, serverPort, bundlePath, extraAgent: ["x509_svid_cache_max_size = 1"], syncInterval: "1h" });
     const agent = spawnAgent(agentFolder, config, ["-joinToken", joinToken]);
     agents.push(agent);

@@ -34,7 +34,7 @@ export interface WorkloadX509Update {
 export interface X509Subscription {
   /**
    * Resolves with the first complete update: it waits while SVIDs for matching entries
-   * are still being minted, so a new caller never gets a partial answer. Resolves with
+   * are still being minted, so a new caller never gets a partial response. Resolves with
    * an update whose `svids` is empty when no entry matches.
    */
   ready(signal?: AbortSignal): Promise<WorkloadX509Update>;
@@ -45,8 +45,9 @@ export interface X509Subscription {
 }
 
 /**
- * What the Workload API endpoint needs from the agent's cache: the identities and bundles
- * that a set of workload selectors is entitled to, and a signal when they change.
+ * Source of X.509 identities for the Workload API endpoint, implemented by the agent's
+ * cache: the identities and bundles that a set of workload selectors is entitled to, and
+ * a signal when they change.
  *
  * Matching is a subset test: an entry matches when every one of its selectors is among
  * the workload's selectors.

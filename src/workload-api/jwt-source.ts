@@ -35,9 +35,9 @@ export interface JwtIdentity {
 }
 
 /**
- * What the Workload API's JWT methods need from the agent: the identities a set of
- * workload selectors is entitled to, JWT-SVIDs for them, and the JWT authorities of every
- * trust domain the agent knows.
+ * Source of JWT identities for the Workload API's JWT methods, implemented by the agent:
+ * the identities a set of workload selectors is entitled to, JWT-SVIDs for them, and the
+ * JWT authorities of every trust domain the agent has a bundle for.
  *
  * Unlike X.509-SVIDs, JWT-SVIDs are minted on request, so an identity needs no cached
  * SVID to be listed.

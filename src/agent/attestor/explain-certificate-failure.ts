@@ -1,7 +1,7 @@
 import type { ServerEndpoint } from "../client/dial.js";
 import type { ServerCertificateFailure } from "../client/tls-failure.js";
 
-/** What the agent used to authenticate the server during node attestation. */
+/** Trust source the agent used to authenticate the server during node attestation. */
 export interface BootstrapTrust {
   endpoint: ServerEndpoint;
   /** Path of trust_bundle_path, for the message; undefined when unknown or with insecure bootstrap. */

@@ -4,7 +4,7 @@ import type { ServiceError } from "@grpc/grpc-js";
 /** Names of spire.api.types.PermissionDeniedDetails.Reason, indexed by enum number. */
 const REASONS = ["UNKNOWN", "AGENT_EXPIRED", "AGENT_NOT_ATTESTED", "AGENT_NOT_ACTIVE", "AGENT_BANNED", "AGENT_MUST_REATTEST"] as const;
 
-/** Why the server refused the agent, from a PermissionDenied status detail. */
+/** Reason the server rejected the agent, from a PermissionDenied status detail. */
 export type PermissionDeniedReason = (typeof REASONS)[number];
 
 const DETAILS_TYPE_URL = "type.googleapis.com/spire.api.types.PermissionDeniedDetails";
@@ -36,7 +36,7 @@ export function permissionDeniedReason(error: unknown): PermissionDeniedReason |
       }
     }
   } catch {
-    // A malformed trailer leaves the reason unknown; the status code still says enough.
+    // A malformed trailer leaves the reason unknown, but the status code alone is enough to act on.
   }
   return "UNKNOWN";
 }

@@ -4,7 +4,7 @@ import type { ServiceError } from "@grpc/grpc-js";
 import { SERVER_ID_MISMATCH } from "./server-identity.js";
 
 /**
- * Why the TLS handshake with the server failed, when the agent rejected the server's
+ * Reason the TLS handshake with the server failed when the agent rejected the server's
  * certificate:
  * - `untrusted-chain`: the chain does not lead to a root in the agent's trust bundle.
  * - `outside-validity`: a certificate in the chain has expired or is not valid yet.

@@ -1,8 +1,8 @@
 /**
- * The names of every setting SPIRE's agent documents (spire-agent run configuration, as of
- * SPIRE 1.13), split into those Tessera implements and those it recognises but does not
+ * The names of every setting SPIRE's agent documents (doc/spire_agent.md in SPIRE's
+ * repository), split into those Tessera implements and those it recognises but does not
  * implement yet. A recognised but unimplemented setting is rejected with "not supported
- * yet" instead of "unknown", so a SPIRE configuration fails with a message that says why.
+ * yet" instead of "unknown", so a SPIRE configuration fails with a message that gives the reason.
  */
 
 /** `agent {}` settings Tessera implements. */

@@ -12,7 +12,7 @@ import type { ServerClient } from "../client/server-client.js";
 /** How many federated bundles are fetched at the same time, as in SPIRE's agent. */
 const FEDERATED_BUNDLE_CONCURRENCY = 10;
 
-/** What one sync changed. */
+/** Changes made by one sync. */
 export interface SyncOutcome {
   entries: EntrySyncStats;
   cache: EntryUpdateStats;

@@ -1,6 +1,6 @@
 /**
- * The settings of spire-server's configuration file (SPIRE 1.13 documentation), split into
- * those tessera-server implements and those it recognises but does not implement yet. A
+ * The settings of spire-server's configuration file (doc/spire_server.md in SPIRE's
+ * repository), split into those tessera-server implements and those it recognises but does not implement yet. A
  * recognised but unimplemented setting is rejected as "not supported yet" rather than
  * "unknown", so a SPIRE configuration fails with the reason.
  */

@@ -31,7 +31,7 @@ export interface Datastore {
 
 /**
  * Opens (creating if needed) the SQLite database at `path` in WAL mode and migrates its
- * schema. The parent folder is created with mode 0700, because the database holds join
+ * schema. The parent folder is created with mode 0700, because the database contains join
  * tokens, which are credentials until used.
  */
 export function openDatastore(path: string): Datastore {

@@ -1,7 +1,7 @@
 import type { Datastore } from "./datastore.js";
 
 /**
- * What happens to entries that federate with a deleted bundle, as in SPIRE: `restrict`
+ * Treatment of entries that federate with a deleted bundle, as in SPIRE: `restrict`
  * rejects the deletion, `delete` deletes those entries, and `dissociate` removes the trust
  * domain from their `federatesWith`.
  */
