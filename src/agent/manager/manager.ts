@@ -10,13 +10,9 @@ import { errorLogFields } from "../client/rpc-failure.js";
 import type { ServerClient } from "../client/server-client.js";
 import { writeAgentState } from "../storage/agent-state.js";
 import { asAgentRejection } from "./agent-rejected.js";
-import { renewAgentSvid } from "./agent-rotation.js";
-import { MAX_CSR_BATCH_SIZE, mintPendingSvids } from "./mint.js";
-import { shouldRotateX509 } from "./rotation.js";
+import { createAgentSvidRotator } from "./agent-svid-rotator.js";
+import { createSvidMinter } from "./svid-minter.js";
 import { synchronize } from "./sync.js";
-
-/** How often the agent SVID is checked for renewal, as in SPIRE. */
-const AGENT_SVID_CHECK_INTERVAL_MS = 5_000;
 
 /** How long the first sync is retried before the agent gives up, as in SPIRE. */
 const INITIAL_SYNC_RETRY_LIMIT_MS = 60_000;
@@ -60,64 +56,31 @@ export interface Manager {
 /** Creates the manager; nothing runs until initialize() and run(). */
 export function createManager(options: ManagerOptions): Manager {
   const { cache, client, logger } = options;
-  let agentSvid = options.agentSvid;
-  let lastStoredBundle = agentSvid.bundle;
-  let batchSize = MAX_CSR_BATCH_SIZE;
-  let minting: Promise<void> | undefined;
-  let mintAgain = false;
-  let mintRetry: NodeJS.Timeout | undefined;
+  let lastStoredBundle = options.agentSvid.bundle;
   let fatal: ((error: Error) => void) | undefined;
-  const mintBackoff = createBackoff({ initialMs: 500, maxMs: 12_000, multiplier: 1.5 });
+
+  const rotator = createAgentSvidRotator({
+    initial: options.agentSvid,
+    trustDomain: options.trustDomain,
+    keyManager: options.keyManager,
+    client,
+    bundle: () => cache.bundle(),
+    onRotated: () => {
+      storeState();
+      client.release();
+    },
+    logger,
+  });
+  const minter = createSvidMinter({ client, cache, logger, onRejected: (rejection) => fatal?.(rejection) });
 
   function storeState(): void {
+    const agentSvid = rotator.current();
     try {
       writeAgentState(options.dataDir, { svidChain: agentSvid.svidChain, bundle: cache.bundle(), reattestable: agentSvid.reattestable });
       lastStoredBundle = cache.bundle();
     } catch (error) {
       logger.error({ error: (error as Error).message, data_dir: options.dataDir }, "Failed to store the agent state");
     }
-  }
-
-  async function mintOnce(): Promise<void> {
-    try {
-      const outcome = await mintPendingSvids(client, cache, logger, batchSize);
-      batchSize = Math.min(MAX_CSR_BATCH_SIZE, batchSize * 2);
-      mintBackoff.reset();
-      if (outcome.minted + outcome.failed > 0) {
-        logger.debug({ minted: outcome.minted, failed: outcome.failed }, "Finished minting X509-SVIDs");
-      }
-    } catch (error) {
-      const rejection = asAgentRejection(error);
-      if (rejection !== undefined) {
-        fatal?.(rejection);
-        return;
-      }
-
-      // A smaller batch may get through a server that is overloaded or limits request size.
-      batchSize = Math.max(1, Math.floor(batchSize / 2));
-      const delayMs = mintBackoff.next();
-      logger.error({ ...errorLogFields(error), retry_interval: formatDuration(delayMs) }, "Failed to mint X509-SVIDs; retrying");
-      clearTimeout(mintRetry);
-      mintRetry = setTimeout(requestMint, delayMs);
-      mintRetry.unref();
-    }
-  }
-
-  /** Runs a minting pass now, or right after the running one, and returns when it is done. */
-  function requestMint(): Promise<void> {
-    if (minting !== undefined) {
-      mintAgain = true;
-      return minting;
-    }
-    minting = (async () => {
-      do {
-        mintAgain = false;
-        await mintOnce();
-      } while (mintAgain);
-    })().finally(() => {
-      minting = undefined;
-    });
-    return minting;
   }
 
   async function syncOnce(): Promise<void> {
@@ -132,7 +95,7 @@ export function createManager(options: ManagerOptions): Manager {
       // The next call dials again, so the server is checked against the new roots.
       client.release();
     }
-    await requestMint();
+    await minter.request();
   }
 
   async function syncLoop(signal: AbortSignal): Promise<void> {
@@ -161,45 +124,14 @@ export function createManager(options: ManagerOptions): Manager {
     }
   }
 
-  async function rotationLoop(signal: AbortSignal): Promise<void> {
-    const backoff = createBackoff({ initialMs: AGENT_SVID_CHECK_INTERVAL_MS, maxMs: 120_000, multiplier: 1.5 });
-    let delayMs = AGENT_SVID_CHECK_INTERVAL_MS;
-
-    while (!signal.aborted) {
-      await sleep(delayMs, signal);
-      if (signal.aborted || !shouldRotateX509(agentSvid, Date.now())) {
-        continue;
-      }
-
-      try {
-        agentSvid = await renewAgentSvid(agentSvid, client, options.keyManager, options.trustDomain, cache.bundle(), logger);
-        storeState();
-        client.release();
-        backoff.reset();
-        delayMs = AGENT_SVID_CHECK_INTERVAL_MS;
-        logger.info({ spiffe_id: agentSvid.spiffeId, expires_at: new Date(agentSvid.notAfterMs).toISOString() }, "Agent SVID renewed");
-      } catch (error) {
-        const rejection = asAgentRejection(error);
-        if (rejection !== undefined) {
-          throw rejection;
-        }
-        if (Date.now() >= agentSvid.notAfterMs) {
-          throw new Error(`the agent SVID has expired and could not be renewed: ${(error as Error).message}`, { cause: error });
-        }
-        delayMs = backoff.next();
-        logger.error({ ...errorLogFields(error), retry_interval: formatDuration(delayMs) }, "Failed to renew the agent SVID; retrying");
-      }
-    }
-  }
-
   cache.onMintNeeded(() => {
-    void requestMint();
+    void minter.request();
   });
 
   return {
     client,
 
-    agentSvid: () => agentSvid,
+    agentSvid: () => rotator.current(),
 
     async initialize(signal) {
       storeState();
@@ -236,7 +168,7 @@ export function createManager(options: ManagerOptions): Manager {
             stop.abort();
             reject(error);
           };
-          Promise.all([syncLoop(stop.signal), rotationLoop(stop.signal)]).then(
+          Promise.all([syncLoop(stop.signal), rotator.run(stop.signal)]).then(
             () => resolve(),
             (error: Error) => fatal?.(error),
           );
@@ -244,9 +176,8 @@ export function createManager(options: ManagerOptions): Manager {
       } finally {
         fatal = undefined;
         stop.abort();
-        clearTimeout(mintRetry);
         signal.removeEventListener("abort", onAbort);
-        await minting;
+        await minter.stop();
       }
     },
   };

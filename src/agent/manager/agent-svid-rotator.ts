@@ -1,0 +1,82 @@
+import type { KeyManager } from "../../../plugins/keymanager/key-manager.js";
+import { createBackoff, sleep } from "../../common/backoff.js";
+import type { Logger } from "../../common/log.js";
+import { formatDuration } from "../../config/flags.js";
+import type { AgentSvidState } from "../attestor/agent-svid.js";
+import { errorLogFields } from "../client/rpc-failure.js";
+import type { ServerClient } from "../client/server-client.js";
+import { asAgentRejection } from "./agent-rejected.js";
+import { renewAgentSvid } from "./agent-rotation.js";
+import { shouldRotateX509 } from "./rotation.js";
+
+/** How often the agent SVID is checked for renewal, as in SPIRE. */
+const AGENT_SVID_CHECK_INTERVAL_MS = 5_000;
+
+/** Settings for {@link createAgentSvidRotator}. */
+export interface AgentSvidRotatorOptions {
+  initial: AgentSvidState;
+  trustDomain: string;
+  keyManager: KeyManager;
+  client: ServerClient;
+  /** Own trust domain roots the new SVID must verify against. */
+  bundle: () => Buffer[];
+  /** Called with every new agent SVID, before the next check; stores it and drops the client's channel. */
+  onRotated: (state: AgentSvidState) => void;
+  logger: Logger;
+}
+
+/** Keeps the agent's own SVID fresh: renews it at its jittered half-life. */
+export interface AgentSvidRotator {
+  /** The agent's current identity. */
+  current(): AgentSvidState;
+  /**
+   * Checks the SVID every 5 s and renews it when due, until `signal` aborts. Rejects with
+   * an AgentRejectedError when the server rejects the agent, or with an Error when the
+   * SVID expires because it could not be renewed.
+   */
+  run(signal: AbortSignal): Promise<void>;
+}
+
+/** Creates a rotator for `options.initial`; nothing runs until run(). */
+export function createAgentSvidRotator(options: AgentSvidRotatorOptions): AgentSvidRotator {
+  const { logger } = options;
+  let state = options.initial;
+
+  async function renew(): Promise<void> {
+    state = await renewAgentSvid(state, options.client, options.keyManager, options.trustDomain, options.bundle(), logger);
+    options.onRotated(state);
+    logger.info({ spiffe_id: state.spiffeId, expires_at: new Date(state.notAfterMs).toISOString() }, "Agent SVID renewed");
+  }
+
+  return {
+    current: () => state,
+
+    async run(signal) {
+      const backoff = createBackoff({ initialMs: AGENT_SVID_CHECK_INTERVAL_MS, maxMs: 120_000, multiplier: 1.5 });
+      let delayMs = AGENT_SVID_CHECK_INTERVAL_MS;
+
+      while (!signal.aborted) {
+        await sleep(delayMs, signal);
+        if (signal.aborted || !shouldRotateX509(state, Date.now())) {
+          continue;
+        }
+
+        try {
+          await renew();
+          backoff.reset();
+          delayMs = AGENT_SVID_CHECK_INTERVAL_MS;
+        } catch (error) {
+          const rejection = asAgentRejection(error);
+          if (rejection !== undefined) {
+            throw rejection;
+          }
+          if (Date.now() >= state.notAfterMs) {
+            throw new Error(`the agent SVID has expired and could not be renewed: ${(error as Error).message}`, { cause: error });
+          }
+          delayMs = backoff.next();
+          logger.error({ ...errorLogFields(error), retry_interval: formatDuration(delayMs) }, "Failed to renew the agent SVID; retrying");
+        }
+      }
+    },
+  };
+}
