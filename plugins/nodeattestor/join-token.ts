@@ -8,6 +8,7 @@ import type { NodeAttestor } from "./node-attestor.js";
 export function createJoinTokenAttestor(token: string | undefined): NodeAttestor {
   return {
     name: "join_token",
+    reattestable: false,
 
     async attestationData() {
       if (token === undefined || token === "") {

@@ -12,6 +12,12 @@ export interface AttestationData {
 export interface NodeAttestor {
   /** Plugin name from the configuration. */
   readonly name: string;
+  /**
+   * True when attesting again with the same configuration can succeed (x509pop proves
+   * possession of a key it keeps), false for single-use credentials such as a join token.
+   * The agent attests again on its own only when this is true.
+   */
+  readonly reattestable: boolean;
   /** Returns the attestation data. Throws with a clear message when the node cannot attest (e.g. no token). */
   attestationData(): Promise<AttestationData>;
   /** Returns the response to a server challenge. */
