@@ -29,6 +29,8 @@ const PROTO_FILES = [
   { proto: "spire/api/server/bundle/v1/bundle.proto", root: "bundle-v1" },
   { proto: "grpc/health/v1/health.proto", root: "health-v1" },
   { proto: "google/rpc/status.proto", root: "rpc-status" },
+  { proto: "spire/api/agent/debug/v1/debug.proto", root: "debug-v1" },
+  { proto: "spire/api/agent/logger/v1/logger.proto", root: "logger-v1" },
 ];
 
 const GENERATOR_OPTIONS = [

@@ -1,5 +1,6 @@
 // Entry point for protocol code: service definitions, clients and message
-// types for the SPIFFE Workload API, the SPIRE server APIs and gRPC health.
+// types for the SPIFFE Workload API, the SPIRE server APIs, the agent admin
+// APIs (Debug, Logger) and gRPC health.
 //
 // Message types are grouped by proto package, so names that exist in two
 // packages (the Workload API's X509SVID and spire.api.types.X509SVID) stay
@@ -20,3 +21,5 @@ export * as entryv1 from "./entry-messages.js";
 export * as bundlev1 from "./bundle-messages.js";
 export * as health from "./health-messages.js";
 export * as wellknown from "./well-known-types.js";
+export * as debugv1 from "./debug-messages.js";
+export * as loggerv1 from "./logger-messages.js";

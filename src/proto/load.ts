@@ -8,8 +8,10 @@ import type { Options, PackageDefinition } from "@grpc/proto-loader";
 
 import type { ProtoGrpcType as AgentV1Grpc } from "../gen/agent-v1.js";
 import type { ProtoGrpcType as BundleV1Grpc } from "../gen/bundle-v1.js";
+import type { ProtoGrpcType as DebugV1Grpc } from "../gen/debug-v1.js";
 import type { ProtoGrpcType as EntryV1Grpc } from "../gen/entry-v1.js";
 import type { ProtoGrpcType as HealthV1Grpc } from "../gen/health-v1.js";
+import type { ProtoGrpcType as LoggerV1Grpc } from "../gen/logger-v1.js";
 import type { ProtoGrpcType as RpcStatusGrpc } from "../gen/rpc-status.js";
 import type { ProtoGrpcType as SvidV1Grpc } from "../gen/svid-v1.js";
 import type { ProtoGrpcType as WorkloadApiGrpc } from "../gen/workload-api.js";
@@ -39,6 +41,8 @@ export const PROTO_FILES: readonly string[] = Object.freeze([
   "spire/api/server/bundle/v1/bundle.proto",
   "grpc/health/v1/health.proto",
   "google/rpc/status.proto",
+  "spire/api/agent/debug/v1/debug.proto",
+  "spire/api/agent/logger/v1/logger.proto",
 ]);
 
 /** Everything the loaded .proto files define, typed by the generated ProtoGrpcType files. */
@@ -48,7 +52,9 @@ export type ProtoDescriptor = WorkloadApiGrpc &
   EntryV1Grpc &
   BundleV1Grpc &
   HealthV1Grpc &
-  RpcStatusGrpc;
+  RpcStatusGrpc &
+  DebugV1Grpc &
+  LoggerV1Grpc;
 
 const MARKER_FILE = join("proto", "spiffe", "workload", "workload.proto");
 

@@ -13,6 +13,8 @@ import type { AgentClient as GenAgentClient, AgentDefinition, AgentHandlers as G
 import type { BundleClient as GenBundleClient, BundleDefinition, BundleHandlers as GenBundleHandlers } from "../gen/spire/api/server/bundle/v1/Bundle.js";
 import type { EntryClient as GenEntryClient, EntryDefinition, EntryHandlers as GenEntryHandlers } from "../gen/spire/api/server/entry/v1/Entry.js";
 import type { SVIDClient, SVIDDefinition, SVIDHandlers } from "../gen/spire/api/server/svid/v1/SVID.js";
+import type { DebugClient as GenDebugClient, DebugDefinition, DebugHandlers as GenDebugHandlers } from "../gen/spire/agent/debug/v1/Debug.js";
+import type { LoggerClient as GenLoggerClient, LoggerDefinition, LoggerHandlers as GenLoggerHandlers } from "../gen/spire/api/agent/logger/v1/Logger.js";
 import { loadProtoDescriptor } from "./load.js";
 
 const descriptor = loadProtoDescriptor();
@@ -71,3 +73,21 @@ export const HealthClient = descriptor.grpc.health.v1.Health;
 export type HealthClient = GenHealthClient;
 /** Health server implementation. */
 export type HealthHandlers = GenHealthHandlers;
+
+/** `spire.agent.debug.v1.Debug`: agent state for troubleshooting, on the admin socket. The package has no "api" element. */
+export const debugService: DebugDefinition = descriptor.spire.agent.debug.v1.Debug.service;
+/** Debug client constructor. */
+export const DebugClient = descriptor.spire.agent.debug.v1.Debug;
+/** Debug client instance. */
+export type DebugClient = GenDebugClient;
+/** Debug server implementation. */
+export type DebugHandlers = GenDebugHandlers;
+
+/** `spire.api.agent.logger.v1.Logger`: read and change the agent's log level, on the admin socket. */
+export const loggerService: LoggerDefinition = descriptor.spire.api.agent.logger.v1.Logger.service;
+/** Logger client constructor. */
+export const LoggerClient = descriptor.spire.api.agent.logger.v1.Logger;
+/** Logger client instance. */
+export type LoggerClient = GenLoggerClient;
+/** Logger server implementation. */
+export type LoggerHandlers = GenLoggerHandlers;
