@@ -2,6 +2,7 @@ import { ConfigError } from "../../config/config-error.js";
 import type { ConfigBlock } from "../../config/config-values.js";
 import { asBlock, readBoolean, readDuration, readInteger, readString, readStringList } from "../../config/config-values.js";
 import { checkKeys } from "../../config/check-keys.js";
+import { MIN_AVAILABILITY_TARGET_MS } from "../manager/rotation.js";
 import {
   SUPPORTED_AGENT_OPTIONS,
   SUPPORTED_EXPERIMENTAL_OPTIONS,
@@ -31,6 +32,7 @@ export interface AgentSettings {
   allowedForeignJwtClaims?: string[];
   syncIntervalMs?: number;
   jwtSvidCacheHitTimeoutMs?: number;
+  availabilityTargetMs?: number;
 }
 
 /**
@@ -60,6 +62,7 @@ export function readAgentBlock(raw: unknown): AgentSettings {
     jwtSvidCacheMaxSize: readInteger(block, "jwt_svid_cache_max_size", "agent"),
     allowUnauthenticatedVerifiers: readBoolean(block, "allow_unauthenticated_verifiers", "agent"),
     allowedForeignJwtClaims: readStringList(block, "allowed_foreign_jwt_claims", "agent"),
+    availabilityTargetMs: readAvailabilityTarget(block),
   };
 
   if (block.experimental !== undefined) {
@@ -75,6 +78,15 @@ export function readAgentBlock(raw: unknown): AgentSettings {
 /** Returns a copy without undefined values, so spreading it over defaults keeps the defaults. */
 export function dropUndefined<T extends object>(settings: T): T {
   return Object.fromEntries(Object.entries(settings).filter(([, value]) => value !== undefined)) as T;
+}
+
+/** Reads `availability_target`, which SPIRE requires to be at least 24h. */
+function readAvailabilityTarget(block: ConfigBlock): number | undefined {
+  const target = readDuration(block, "availability_target", "agent");
+  if (target !== undefined && target < MIN_AVAILABILITY_TARGET_MS) {
+    throw new ConfigError(`agent.availability_target must be at least 24h, got ${JSON.stringify(block.availability_target)}`);
+  }
+  return target;
 }
 
 function readPort(block: ConfigBlock): number | undefined {

@@ -44,6 +44,11 @@ export interface AgentConfig {
   /** Claims besides sub, exp and aud that ValidateJWTSVID returns for other trust domains' tokens. */
   allowedForeignJwtClaims: string[];
   syncIntervalMs: number;
+  /**
+   * `availability_target`, at least 24 h. X.509-SVIDs whose lifetime exceeds it by more
+   * than 12 h are renewed when this much lifetime is left. Undefined selects the half-life rule.
+   */
+  availabilityTargetMs?: number;
   /** NewJWTSVID deadline while a valid cached token exists (`experimental.jwt_svid_cache_hit_timeout`), in [5 s, 30 s). */
   jwtSvidCacheHitTimeoutMs: number;
   keyManager: KeyManagerConfig;

@@ -9,6 +9,7 @@
 export const SUPPORTED_AGENT_OPTIONS: readonly string[] = [
   "allow_unauthenticated_verifiers",
   "allowed_foreign_jwt_claims",
+  "availability_target",
   "data_dir",
   "experimental",
   "insecure_bootstrap",
@@ -32,7 +33,6 @@ export const SUPPORTED_AGENT_OPTIONS: readonly string[] = [
 export const UNSUPPORTED_AGENT_OPTIONS: readonly string[] = [
   "admin_socket_path",
   "authorized_delegates",
-  "availability_target",
   "disable_sds_api",
   "disable_workload_api",
   "log_selectors",
