@@ -95,6 +95,7 @@ async function startWithDatastore(
     defaultX509SvidTtlSeconds: config.defaultX509SvidTtlSeconds,
     defaultJwtSvidTtlSeconds: config.defaultJwtSvidTtlSeconds,
     syncPageSize: config.entryPageSize,
+    nodeAttestors: config.nodeAttestors,
     now: () => new Date(),
   };
 

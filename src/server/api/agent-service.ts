@@ -1,7 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { status } from "@grpc/grpc-js";
 import type { ServerDuplexStream } from "@grpc/grpc-js";
-import { agentIdForJoinToken } from "../../spiffe/trust-domain.js";
+import { agentIdForJoinToken, serverSpiffeId } from "../../spiffe/trust-domain.js";
+import type { NodeAttestationResult, ServerNodeAttestor } from "../../../plugins/nodeattestor/server-node-attestor.js";
+import { NodeAttestationError } from "../../../plugins/nodeattestor/server-node-attestor.js";
+import { createX509popServerAttestor } from "../../../plugins/nodeattestor/x509pop/x509pop-server.js";
 import type { AgentHandlers, agentv1 } from "../../proto/index.js";
 import type { CallAuthorizer } from "../authorization/call-authorizer.js";
 import { parseAndVerifyCsr } from "../ca/csr.js";
@@ -13,6 +16,8 @@ import { newRegistrationEntry } from "../datastore/types.js";
 import { permissionDenied, rpcError } from "../endpoints/rpc-error.js";
 import { invalidArgument, toRpcError, unary, validating } from "./handler.js";
 import { paginate } from "./pagination.js";
+import { createStreamReader, writeMessage } from "./stream-reader.js";
+import type { StreamReader } from "./stream-reader.js";
 import {
   agentToProto,
   applyAgentMask,
@@ -33,12 +38,14 @@ type AttestStream = ServerDuplexStream<agentv1.AttestAgentRequest__Output, agent
 const MAX_AGENT_VERSION_LENGTH = 255;
 
 /**
- * Implements `spire.api.server.agent.v1.Agent`: join token attestation, agent SVID renewal,
+ * Implements `spire.api.server.agent.v1.Agent`: node attestation (join tokens and the
+ * configured NodeAttestor plugins, such as x509pop, with their challenges), agent SVID renewal,
  * join token creation and agent administration (list, show, ban, evict).
  */
 export function createAgentService(context: ServerContext, authorizer: CallAuthorizer): AgentHandlers {
   const log = context.logger.child({ subsystem: "agent_api" });
   const { datastore, trustDomain } = context;
+  const nodeAttestors = createNodeAttestors(context);
 
   async function signAgentSvid(agentId: string, csr: Buffer): Promise<{ svid: types.X509SVID__Output; serialNumber: string }> {
     const { publicKey } = await parseAndVerifyCsr(csr).catch((error: unknown) =>
@@ -71,7 +78,8 @@ export function createAgentService(context: ServerContext, authorizer: CallAutho
     }
   }
 
-  async function attest(call: AttestStream, request: agentv1.AttestAgentRequest__Output): Promise<void> {
+  /** Checks the first AttestAgent request and returns its attestation data and CSR. */
+  function readAttestParams(request: agentv1.AttestAgentRequest__Output): { type: string; payload: Buffer; csr: Buffer } {
     const params = request.params;
     const problem =
       params === null || params === undefined
@@ -90,22 +98,69 @@ export function createAgentService(context: ServerContext, authorizer: CallAutho
     if (problem !== undefined || params === null || params === undefined || params.data === null || params.params === null) {
       invalidArgument(`malformed param: ${problem ?? "missing params"}`);
     }
+    return { type: params.data.type, payload: params.data.payload, csr: params.params.csr };
+  }
 
-    const attestationType = params.data.type;
-    if (attestationType !== "join_token") {
-      throw rpcError(
-        status.FAILED_PRECONDITION,
-        `error getting node attestor: could not find node attestor type "${attestationType}"`,
-      );
+  /**
+   * Runs a NodeAttestor plugin: each challenge it issues goes to the agent, whose next
+   * request must carry the response. Plugin failures keep the gRPC code the plugin chose.
+   */
+  async function attestWithPlugin(
+    call: AttestStream,
+    reader: StreamReader<agentv1.AttestAgentRequest__Output>,
+    type: string,
+    payload: Buffer,
+  ): Promise<NodeAttestationResult> {
+    const attestor = nodeAttestors.get(type);
+    if (attestor === undefined) {
+      throw rpcError(status.FAILED_PRECONDITION, `error getting node attestor: could not find node attestor type "${type}"`);
     }
 
-    const agentId = attestJoinToken(params.data.payload.toString("utf8"));
+    try {
+      return await attestor.attest(payload, async (challenge) => {
+        await writeMessage(call, { challenge });
+        const next = await reader.next();
+        if (next === undefined) {
+          throw rpcError(status.INVALID_ARGUMENT, "failed to receive challenge response: the stream ended");
+        }
+        const response = next.step === "challenge_response" ? next.challenge_response : undefined;
+        if (response === undefined || response.length === 0) {
+          throw rpcError(status.INVALID_ARGUMENT, "missing challenge response");
+        }
+        return response;
+      });
+    } catch (error) {
+      if (error instanceof NodeAttestationError) {
+        throw rpcError(error.code, `failed to attest: ${error.message}`);
+      }
+      throw error;
+    }
+  }
+
+  async function attest(call: AttestStream): Promise<void> {
+    const reader = createStreamReader<agentv1.AttestAgentRequest__Output>(call);
+    const request = await reader.next();
+    if (request === undefined) {
+      invalidArgument("failed to receive request from stream: the stream ended without a request");
+    }
+
+    const params = readAttestParams(request);
+    const attestationType = params.type;
+    const result: NodeAttestationResult =
+      attestationType === "join_token"
+        ? { agentId: attestJoinToken(params.payload.toString("utf8")), selectors: [], canReattest: false }
+        : await attestWithPlugin(call, reader, attestationType, params.payload);
+    const agentId = result.agentId;
+    if (agentId === serverSpiffeId(trustDomain)) {
+      throw rpcError(status.INTERNAL, "agent ID cannot collide with the server ID");
+    }
+
     const existing = datastore.nodes.get(agentId);
     if (existing !== undefined && existing.certSerialNumber === "") {
       throw rpcError(status.PERMISSION_DENIED, "failed to attest: agent is banned");
     }
 
-    const { svid, serialNumber } = await signAgentSvid(agentId, params.params.csr);
+    const { svid, serialNumber } = await signAgentSvid(agentId, params.csr);
     datastore.nodes.recordAttestation(
       {
         spiffeId: agentId,
@@ -114,39 +169,26 @@ export function createAgentService(context: ServerContext, authorizer: CallAutho
         certNotAfter: svid.expires_at,
         newCertSerialNumber: "",
         newCertNotAfter: 0,
-        canReattest: false,
+        canReattest: result.canReattest,
         agentVersion: "",
       },
-      [],
+      result.selectors,
     );
 
     log.info(
-      { agent_id: agentId, node_attestor_type: attestationType, address: call.getPeer() },
+      { agent_id: agentId, node_attestor_type: attestationType, reattested: existing !== undefined, address: call.getPeer() },
       "Agent attestation request completed",
     );
-    call.write({ result: { svid, reattestable: false } });
+    await writeMessage(call, { result: { svid, reattestable: result.canReattest } });
     call.end();
   }
 
   return {
     AttestAgent(call: AttestStream) {
-      let started = false;
-      const fail = (error: unknown): void => {
-        call.emit("error", toRpcError(log, "AttestAgent", error));
-      };
-
-      call.on("data", (request: agentv1.AttestAgentRequest__Output) => {
-        // Join token attestation has no challenge, so only the first message matters.
-        if (started) return;
-        started = true;
-        attest(call, request).catch(fail);
-      });
-      call.on("end", () => {
-        if (!started) {
-          fail(rpcError(status.INVALID_ARGUMENT, "failed to receive request from stream: the stream ended without a request"));
-        }
-      });
       call.on("error", () => undefined);
+      attest(call).catch((error: unknown) => {
+        call.emit("error", toRpcError(log, "AttestAgent", error));
+      });
     },
 
     RenewAgent: unary(log, "RenewAgent", async (call) => {
@@ -295,6 +337,16 @@ export function createAgentService(context: ServerContext, authorizer: CallAutho
       return agentId;
     });
   }
+}
+
+/** Creates the configured NodeAttestor plugins by name. join_token needs none, because AttestAgent handles it. */
+function createNodeAttestors(context: ServerContext): Map<string, ServerNodeAttestor> {
+  const attestors = new Map<string, ServerNodeAttestor>();
+  const x509pop = context.nodeAttestors?.x509pop;
+  if (x509pop !== undefined) {
+    attestors.set("x509pop", createX509popServerAttestor(x509pop, context.trustDomain, context.now));
+  }
+  return attestors;
 }
 
 /**

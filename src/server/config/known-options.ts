@@ -77,8 +77,8 @@ export const SERVER_PLUGIN_NAMES: Readonly<Record<string, { supported: readonly 
   DataStore: { supported: ["sql"], unsupported: [] },
   KeyManager: { supported: ["disk", "memory"], unsupported: ["aws_kms", "azure_key_vault", "gcp_kms"] },
   NodeAttestor: {
-    supported: ["join_token"],
-    unsupported: ["aws_iid", "azure_imds", "azure_msi", "gcp_iit", "http_challenge", "k8s_psat", "sshpop", "tpm_devid", "x509pop"],
+    supported: ["join_token", "x509pop"],
+    unsupported: ["aws_iid", "azure_imds", "azure_msi", "gcp_iit", "http_challenge", "k8s_psat", "sshpop", "tpm_devid"],
   },
   UpstreamAuthority: {
     supported: [],

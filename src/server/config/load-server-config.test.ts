@@ -1,4 +1,8 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { createOpensslCa } from "../../../plugins/nodeattestor/x509pop/test-openssl-pki.js";
 import { ConfigError, parseServerConfig } from "./load-server-config.js";
 
 const MINIMAL = `
@@ -80,6 +84,7 @@ describe("parseServerConfig", () => {
       databasePath: "/d/db.sqlite3",
       keyManager: { kind: "disk", keysPath: "/d/keys/keys.json" },
       entryPageSize: 5,
+      nodeAttestors: {},
     });
   });
 
@@ -125,6 +130,9 @@ describe("parseServerConfig", () => {
     ["bad trust domain", withServer("").replace("example.org", "Example.org"), /server\.trust_domain/],
     ["bad port", withServer("  bind_port = 70000"), /bind_port must be between 0 and 65535/],
     ["RSA CA", withServer('  ca_key_type = "rsa-2048"'), /ca_key_type "rsa-2048" is not supported yet/],
+    ["join_token settings", withServer("", 'KeyManager "memory" {}\nNodeAttestor "join_token" { plugin_data { ttl = 5 } }'), /unknown option plugins\.NodeAttestor\.join_token\.plugin_data\.ttl/],
+    ["x509pop without a bundle", withServer("", 'KeyManager "memory" {}\nNodeAttestor "x509pop" { plugin_data {} }'), /plugins\.NodeAttestor\.x509pop\.plugin_data\.ca_bundle_path \(or ca_bundle_paths\) is required/],
+    ["x509pop spiffe mode", withServer("", 'KeyManager "memory" {}\nNodeAttestor "x509pop" { plugin_data { mode = "spiffe" } }'), /mode "spiffe" is not supported yet by tessera-server/],
   ];
 
   for (const [name, text, message] of rejected) {
@@ -132,6 +140,25 @@ describe("parseServerConfig", () => {
       expect(() => parseServerConfig(text, "server.conf")).toThrow(message);
     });
   }
+
+  it("reads NodeAttestor x509pop next to join_token", () => {
+    const folder = mkdtempSync(join(tmpdir(), "tessera-server-config-"));
+    try {
+      const ca = createOpensslCa(folder, "agents-ca");
+      const plugins = [
+        'KeyManager "memory" {}',
+        'NodeAttestor "join_token" { plugin_data {} }',
+        `NodeAttestor "x509pop" { plugin_data { ca_bundle_path = "${ca.certPath}" } }`,
+      ].join("\n");
+
+      const config = parseServerConfig(withServer("", plugins), "server.conf");
+
+      expect(config.nodeAttestors?.x509pop?.caBundle).toEqual([ca.der]);
+      expect(config.nodeAttestors?.x509pop?.agentPathTemplate.source).toBe("/{{ .PluginName }}/{{ .Fingerprint }}");
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
 
   it("requires the trust domain and data folder", () => {
     expect(() => parseServerConfig('server { data_dir = "/d" }\nplugins { KeyManager "memory" {} }', "s")).toThrow(

@@ -7,6 +7,7 @@ import { asBlock, readBoolean, readDuration, readInteger, readString } from "../
 import { toPinoLevel } from "../../common/log.js";
 import { expandEnv, parseConfigText } from "../../config/hcl.js";
 import { parseTrustDomain } from "../../spiffe/trust-domain.js";
+import { parseX509popServerConfig } from "../../../plugins/nodeattestor/x509pop/x509pop-server-config.js";
 import type { CaSubject } from "../ca/x509-ca.js";
 import { DEFAULT_CA_SUBJECT } from "../ca/x509-ca.js";
 import {
@@ -22,7 +23,7 @@ import {
   UNSUPPORTED_TOP_LEVEL_BLOCKS,
 } from "./known-options.js";
 import { SERVER_DEFAULTS } from "./server-config.js";
-import type { ServerConfig, ServerKeyManagerConfig } from "./server-config.js";
+import type { ServerConfig, ServerKeyManagerConfig, ServerNodeAttestorsConfig } from "./server-config.js";
 
 export { ConfigError };
 
@@ -112,6 +113,7 @@ export function parseServerConfig(text: string, fileName: string, overrides: Ser
     databasePath: plugins.databasePath,
     keyManager: plugins.keyManager,
     entryPageSize: readExperimental(server.experimental),
+    nodeAttestors: plugins.nodeAttestors,
   };
 }
 
@@ -169,6 +171,7 @@ function readExperimental(raw: unknown): number {
 interface PluginChoices {
   databasePath: string;
   keyManager: ServerKeyManagerConfig;
+  nodeAttestors: ServerNodeAttestorsConfig;
 }
 
 interface EnabledPlugin {
@@ -180,7 +183,8 @@ interface EnabledPlugin {
 /**
  * Reads `plugins {}`: exactly one KeyManager (`disk` with `keys_path`, or `memory`), at most
  * one DataStore (`sql` with `database_type = "sqlite3"`; default `<data_dir>/datastore.sqlite3`)
- * and at most one NodeAttestor (`join_token`). Plugins with `enabled = false` are skipped.
+ * and any of the NodeAttestors `join_token` and `x509pop`, as SPIRE's server takes one
+ * plugin per attestation type. Plugins with `enabled = false` are skipped.
  */
 function readPlugins(raw: unknown, dataDir: string): PluginChoices {
   if (raw === undefined) {
@@ -200,13 +204,26 @@ function readPlugins(raw: unknown, dataDir: string): PluginChoices {
     throw new ConfigError(`exactly one KeyManager plugin must be configured ("disk" or "memory"), found ${keyManagers.length}`);
   }
   if (dataStores.length > 1) throw new ConfigError(`at most one DataStore plugin may be configured, found ${dataStores.length}`);
-  if (nodeAttestors.length > 1) throw new ConfigError(`at most one NodeAttestor plugin may be configured, found ${nodeAttestors.length}`);
-  for (const attestor of nodeAttestors) checkServerKeys(attestor.data, `${attestor.path}.plugin_data`, [], []);
 
   return {
     databasePath: readDataStore(dataStores[0], dataDir),
     keyManager: readKeyManager(keyManagers[0] as EnabledPlugin, dataDir),
+    nodeAttestors: readNodeAttestors(nodeAttestors),
   };
+}
+
+/** Reads the NodeAttestor blocks. join_token takes no settings and needs no entry, because it is built in. */
+function readNodeAttestors(plugins: EnabledPlugin[]): ServerNodeAttestorsConfig {
+  const attestors: ServerNodeAttestorsConfig = {};
+  for (const plugin of plugins) {
+    const path = `${plugin.path}.plugin_data`;
+    if (plugin.name === "x509pop") {
+      attestors.x509pop = parseX509popServerConfig(plugin.data, path);
+    } else {
+      checkServerKeys(plugin.data, path, [], []);
+    }
+  }
+  return attestors;
 }
 
 function enabledPlugins(block: ConfigBlock, type: string): EnabledPlugin[] {

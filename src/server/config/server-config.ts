@@ -1,3 +1,4 @@
+import type { X509popServerConfig } from "../../../plugins/nodeattestor/x509pop/x509pop-server-config.js";
 import type { CaSubject } from "../ca/x509-ca.js";
 
 /** The store of the server CA key: KeyManager "disk" (a keys.json file) or "memory". */
@@ -25,6 +26,13 @@ export interface ServerConfig {
   keyManager: ServerKeyManagerConfig;
   /** Entries per SyncAuthorizedEntries page (SPIRE: 500); lower values exercise paging in tests. */
   entryPageSize: number;
+  /** Configured NodeAttestor plugins besides join_token, which the server always accepts, as SPIRE's does. */
+  nodeAttestors?: ServerNodeAttestorsConfig;
+}
+
+/** Settings of the server-side NodeAttestor plugins, by plugin name. */
+export interface ServerNodeAttestorsConfig {
+  x509pop?: X509popServerConfig;
 }
 
 /** SPIRE's defaults, where it has one. */
