@@ -4,13 +4,13 @@ import { dirname, resolve } from "node:path";
 import { createDiskKeyManager } from "../../plugins/keymanager/disk.js";
 import type { KeyManager } from "../../plugins/keymanager/key-manager.js";
 import { createMemoryKeyManager } from "../../plugins/keymanager/memory.js";
-import { createJoinTokenAttestor } from "../../plugins/nodeattestor/join-token.js";
 import { createUnixAttestor } from "../../plugins/workloadattestor/unix/unix-attestor.js";
 import type { WorkloadAttestor } from "../../plugins/workloadattestor/workload-attestor.js";
 import { claimSocketPath } from "../common/claim-socket-path.js";
 import type { Logger } from "../common/log.js";
 import type { WorkloadEndpoint } from "../workload-api/workload-endpoint.js";
 import { startWorkloadEndpoint } from "../workload-api/workload-endpoint.js";
+import { createNodeAttestor } from "./attestor/create-node-attestor.js";
 import { obtainAgentSvid } from "./attestor/obtain-agent-svid.js";
 import { createAgentJwtSource } from "./cache/agent-jwt-source.js";
 import { createJwtBundleStore } from "./cache/jwt-bundle-store.js";
@@ -46,6 +46,7 @@ export async function runAgent(config: AgentConfig, logger: Logger, signal: Abor
   const keyManager = createKeyManager(config, logger);
   const endpoint: ServerEndpoint = { address: config.serverAddress, port: config.serverPort, trustDomain: config.trustDomain };
 
+  const nodeAttestor = createNodeAttestor(config);
   const agentSvid = await obtainAgentSvid({
     dataDir,
     endpoint,
@@ -53,7 +54,7 @@ export async function runAgent(config: AgentConfig, logger: Logger, signal: Abor
     trustBundlePath: config.trustBundlePath,
     insecureBootstrap: config.insecureBootstrap,
     keyManager,
-    nodeAttestor: createJoinTokenAttestor(config.joinToken),
+    nodeAttestor,
     logger: logger.child({ subsystem: "attestor" }),
     signal,
   });

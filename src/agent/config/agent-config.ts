@@ -1,3 +1,4 @@
+import type { X509popAgentConfig } from "../../../plugins/nodeattestor/x509pop/x509pop-agent.js";
 import type { UnixAttestorConfig } from "../../../plugins/workloadattestor/unix/unix-config.js";
 
 /** Default public socket path, the same as spire-agent's. */
@@ -8,6 +9,9 @@ export const DEFAULT_CONFIG_PATH = "conf/agent/agent.conf";
 
 /** Default interval between entry syncs with the server, in milliseconds. */
 export const DEFAULT_SYNC_INTERVAL_MS = 5_000;
+
+/** The NodeAttestor plugin chosen in `plugins {}`, with its settings. */
+export type NodeAttestorConfig = { name: "join_token" } | { name: "x509pop"; x509pop: X509popAgentConfig };
 
 /** The KeyManager plugin chosen in `plugins {}`. */
 export type KeyManagerConfig = { name: "memory" } | { name: "disk"; directory: string };
@@ -52,7 +56,8 @@ export interface AgentConfig {
   /** NewJWTSVID deadline while a valid cached token exists (`experimental.jwt_svid_cache_hit_timeout`), in [5 s, 30 s). */
   jwtSvidCacheHitTimeoutMs: number;
   keyManager: KeyManagerConfig;
-  nodeAttestor: "join_token";
+  /** The configured NodeAttestor; a join token takes precedence over it, as in SPIRE. */
+  nodeAttestor: NodeAttestorConfig;
   /** Workload attestors by plugin name; at least one. */
   workloadAttestors: { unix?: UnixAttestorConfig };
 }

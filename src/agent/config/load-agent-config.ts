@@ -96,7 +96,7 @@ function finishConfig(settings: AgentSettings, plugins: PluginSettings): AgentCo
     syncIntervalMs: checkSyncInterval(settings.syncIntervalMs),
     jwtSvidCacheHitTimeoutMs: checkCacheHitTimeout(settings.jwtSvidCacheHitTimeoutMs),
     keyManager: plugins.keyManager,
-    nodeAttestor: "join_token",
+    nodeAttestor: plugins.nodeAttestor ?? { name: "join_token" },
     workloadAttestors: plugins.workloadAttestors,
   };
 

@@ -1,5 +1,6 @@
 import { parseUnixAttestorConfig } from "../../../plugins/workloadattestor/unix/unix-config.js";
-import type { KeyManagerConfig, AgentConfig } from "./agent-config.js";
+import { parseX509popAgentConfig } from "../../../plugins/nodeattestor/x509pop/x509pop-agent.js";
+import type { KeyManagerConfig, AgentConfig, NodeAttestorConfig } from "./agent-config.js";
 import { checkKeys } from "../../config/check-keys.js";
 import { ConfigError } from "../../config/config-error.js";
 import type { ConfigBlock } from "../../config/config-values.js";
@@ -10,7 +11,7 @@ import { SUPPORTED_PLUGIN_OPTIONS, UNSUPPORTED_PLUGIN_OPTIONS } from "./known-op
 export interface PluginSettings {
   keyManager: KeyManagerConfig;
   /** Undefined when no NodeAttestor block is given (a join token alone selects join_token). */
-  nodeAttestor?: "join_token";
+  nodeAttestor?: NodeAttestorConfig;
   workloadAttestors: AgentConfig["workloadAttestors"];
 }
 
@@ -18,7 +19,7 @@ export interface PluginSettings {
 const PLUGIN_NAMES: Record<string, { supported: readonly string[]; unsupported: readonly string[] }> = {
   KeyManager: { supported: ["disk", "memory"], unsupported: [] },
   NodeAttestor: {
-    supported: ["join_token"],
+    supported: ["join_token", "x509pop"],
     unsupported: [
       "aws_iid",
       "azure_imds",
@@ -29,7 +30,6 @@ const PLUGIN_NAMES: Record<string, { supported: readonly string[]; unsupported: 
       "k8s_sat",
       "sshpop",
       "tpm_devid",
-      "x509pop",
     ],
   },
   WorkloadAttestor: { supported: ["unix"], unsupported: ["docker", "k8s", "slurm", "systemd", "windows"] },
@@ -38,7 +38,8 @@ const PLUGIN_NAMES: Record<string, { supported: readonly string[]; unsupported: 
 
 /**
  * Reads the `plugins {}` block: exactly one KeyManager (`memory` or `disk` with
- * `plugin_data { directory }`), at most one NodeAttestor (`join_token`) and at least one
+ * `plugin_data { directory }`), at most one NodeAttestor (`join_token`, or `x509pop` with
+ * `private_key_path`, `certificate_path` and `intermediates_path`) and at least one
  * WorkloadAttestor (`unix`). Plugins with `enabled = false` are skipped, as in SPIRE.
  */
 export function readPluginsBlock(raw: unknown): PluginSettings {
@@ -68,7 +69,7 @@ export function readPluginsBlock(raw: unknown): PluginSettings {
     workloadAttestors: {},
   };
   if (nodeAttestors[0] !== undefined) {
-    settings.nodeAttestor = "join_token";
+    settings.nodeAttestor = readNodeAttestor(nodeAttestors[0]);
   }
   for (const plugin of workloadAttestors) {
     try {
@@ -115,6 +116,15 @@ function enabledPlugins(block: ConfigBlock, type: string): EnabledPlugin[] {
     enabled.push({ name, data, path });
   }
   return enabled;
+}
+
+function readNodeAttestor(plugin: EnabledPlugin): NodeAttestorConfig {
+  const dataPath = `${plugin.path}.plugin_data`;
+  if (plugin.name === "x509pop") {
+    return { name: "x509pop", x509pop: parseX509popAgentConfig(plugin.data, dataPath) };
+  }
+  checkKeys(plugin.data ?? {}, dataPath, [], []);
+  return { name: "join_token" };
 }
 
 function readKeyManager(plugin: EnabledPlugin): KeyManagerConfig {
