@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { parseCgroupFile } from "./cgroup-file.js";
 import { findContainerInCgroupPath, locateContainer, locateProcessContainer } from "./container-locator.js";
@@ -154,6 +155,17 @@ describe("process cgroup file", () => {
 
     expect(found.location).toEqual({ containerId: CONTAINER, podUid: POD });
     expect(found.cgroups).toHaveLength(1);
+  });
+
+  it("logs cgroup paths when verbose", () => {
+    const procRoot = makeProcRoot({ 42: `1:name=systemd:/docker/${CONTAINER}\n0::/\n` });
+    const lines: string[] = [];
+    const logger = pino({ level: "debug" }, { write: (line: string) => lines.push(line) });
+
+    locateProcessContainer(42, { procRoot, withPodUid: false, verboseLogger: logger });
+
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0] as string)).toMatchObject({ pid: 42, cgroup_paths: [`/docker/${CONTAINER}`, "/"] });
   });
 
   it("ignores a forged mountinfo", () => {

@@ -1,3 +1,4 @@
+import type { Logger } from "pino";
 import type { CgroupEntry } from "./cgroup-file.js";
 import { readProcessCgroups } from "./cgroup-file.js";
 import { ContainerConflictError } from "./locator-errors.js";
@@ -129,6 +130,14 @@ export function locateContainer(entries: readonly CgroupEntry[], options: Locate
   return found;
 }
 
+/** Settings for {@link locateProcessContainer}. */
+export interface ProcessLocateOptions extends LocateOptions {
+  /** Mount point of procfs; default `/proc`. */
+  procRoot?: string;
+  /** When set, every cgroup path read is logged at debug level (`verbose_container_locator_logs`). */
+  verboseLogger?: Logger;
+}
+
 /**
  * Reads `<procRoot>/<pid>/cgroup` and locates the container of `pid` from it alone.
  * `/proc/<pid>/mountinfo` is never consulted, because the workload controls its own
@@ -136,8 +145,10 @@ export function locateContainer(entries: readonly CgroupEntry[], options: Locate
  * Throws a {@link ContainerLocatorError} subclass when the file is unreadable or
  * malformed, or when its lines conflict.
  */
-export function locateProcessContainer(pid: number, options: LocateOptions & { procRoot?: string }): ProcessContainer {
+export function locateProcessContainer(pid: number, options: ProcessLocateOptions): ProcessContainer {
   const cgroups = readProcessCgroups(pid, options.procRoot);
+  options.verboseLogger?.debug({ pid, cgroup_paths: cgroups.map((entry) => entry.path) }, "Read the cgroups of the workload");
+
   const location = locateContainer(cgroups, options);
   return location === undefined ? { cgroups } : { location, cgroups };
 }

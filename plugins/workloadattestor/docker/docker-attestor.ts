@@ -60,10 +60,11 @@ export function createDockerAttestor(
   return {
     name: "docker",
     async attest(pid, signal) {
-      const found = locateProcessContainer(pid, { procRoot: sources.procRoot, withPodUid: false });
-      if (config.verboseContainerLocatorLogs) {
-        log.debug({ pid, cgroup_paths: found.cgroups.map((entry) => entry.path) }, "Read the cgroups of the workload");
-      }
+      const found = locateProcessContainer(pid, {
+        procRoot: sources.procRoot,
+        withPodUid: false,
+        verboseLogger: config.verboseContainerLocatorLogs ? log : undefined,
+      });
       if (found.location === undefined) {
         return [];
       }
