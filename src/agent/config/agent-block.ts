@@ -33,6 +33,7 @@ export interface AgentSettings {
   syncIntervalMs?: number;
   jwtSvidCacheHitTimeoutMs?: number;
   availabilityTargetMs?: number;
+  runtimeDir?: string;
 }
 
 /**
@@ -58,6 +59,7 @@ export function readAgentBlock(raw: unknown): AgentSettings {
     joinToken: readString(block, "join_token", "agent"),
     joinTokenFile: readString(block, "join_token_file", "agent"),
     workloadX509SvidKeyType: readString(block, "workload_x509_svid_key_type", "agent"),
+    runtimeDir: readString(block, "runtime_dir", "agent"),
     x509SvidCacheMaxSize: readInteger(block, "x509_svid_cache_max_size", "agent"),
     jwtSvidCacheMaxSize: readInteger(block, "jwt_svid_cache_max_size", "agent"),
     allowUnauthenticatedVerifiers: readBoolean(block, "allow_unauthenticated_verifiers", "agent"),

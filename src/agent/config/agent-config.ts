@@ -60,4 +60,10 @@ export interface AgentConfig {
   nodeAttestor: NodeAttestorConfig;
   /** Workload attestors by plugin name; at least one. */
   workloadAttestors: { unix?: UnixAttestorConfig };
+  /**
+   * Folder of the runtime cache (`runtime_dir`, a Tessera addition): undefined selects the
+   * default ($RUNTIME_DIRECTORY, else /run/tessera, used only on tmpfs or ramfs) and an
+   * empty string turns the runtime cache off.
+   */
+  runtimeDir?: string;
 }

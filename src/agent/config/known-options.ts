@@ -19,6 +19,8 @@ export const SUPPORTED_AGENT_OPTIONS: readonly string[] = [
   "log_file",
   "log_format",
   "log_level",
+  // A Tessera addition with no SPIRE counterpart: the folder of the runtime cache.
+  "runtime_dir",
   "server_address",
   "server_port",
   "socket_path",

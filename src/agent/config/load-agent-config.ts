@@ -98,6 +98,7 @@ function finishConfig(settings: AgentSettings, plugins: PluginSettings): AgentCo
     keyManager: plugins.keyManager,
     nodeAttestor: plugins.nodeAttestor ?? { name: "join_token" },
     workloadAttestors: plugins.workloadAttestors,
+    runtimeDir: settings.runtimeDir,
   };
 
   const format = settings.trustBundleFormat ?? "pem";
