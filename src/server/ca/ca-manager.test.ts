@@ -135,4 +135,66 @@ describe("createCaManager", () => {
     expect(preparedSlot).toBeDefined();
     expect(Buffer.from(second.manager.active().certificate.rawData).equals(preparedSlot?.certificate as Buffer)).toBe(true);
   });
+
+  it("delays activating a CA prepared late", async () => {
+    const folder = makeFolder();
+    let clock = Date.now();
+    const { datastore, manager } = await start(folder, createMemoryKeyManager(), () => new Date(clock));
+    const firstSerial = manager.active().certificate.serialNumber;
+
+    // Past five sixths of the 600 s lifetime with nothing prepared, as after downtime.
+    clock += 550_000;
+    await manager.rotate();
+    const preparedAfterDowntime = datastore.caJournal.list().some((slot) => slot.status === "prepared");
+    const serialRightAfterPreparing = manager.active().certificate.serialNumber;
+
+    clock += 40_000;
+    await manager.rotate();
+    const serialBeforeExpiry = manager.active().certificate.serialNumber;
+
+    clock += 15_000;
+    await manager.rotate();
+
+    expect(preparedAfterDowntime).toBe(true);
+    expect(serialRightAfterPreparing).toBe(firstSerial);
+    expect(serialBeforeExpiry).toBe(firstSerial);
+    expect(manager.active().certificate.serialNumber).not.toBe(firstSerial);
+  });
+
+  it("rotates short-lived CAs on its own timer", async () => {
+    const datastore = open(makeFolder());
+    const manager = await createCaManager({
+      trustDomain: "example.org",
+      caTtlSeconds: 4,
+      caSubject: DEFAULT_CA_SUBJECT,
+      datastore,
+      keyManager: createMemoryKeyManager(),
+      logger,
+    });
+    const firstPublished = new Map<string, number>();
+    const activations: { root: string; atMs: number; bundle: string[] }[] = [];
+    const bundleRoots = (): string[] => (datastore.bundles.get("example.org")?.x509Authorities ?? []).map((der) => der.toString("base64"));
+    manager.onActivate((authority) => {
+      activations.push({ root: Buffer.from(authority.certificate.rawData).toString("base64"), atMs: Date.now(), bundle: bundleRoots() });
+    });
+    const firstRoot = Buffer.from(manager.active().certificate.rawData).toString("base64");
+
+    manager.start();
+    try {
+      const deadline = Date.now() + 15_000;
+      while (activations.length < 2 && Date.now() < deadline) {
+        for (const root of bundleRoots()) if (!firstPublished.has(root)) firstPublished.set(root, Date.now());
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    } finally {
+      manager.stop();
+    }
+
+    expect(activations).toHaveLength(2);
+    for (const activation of activations) {
+      // A third of a lifetime of 3 to 5 s: the certificate times are cut to whole seconds.
+      expect(activation.atMs - (firstPublished.get(activation.root) ?? activation.atMs)).toBeGreaterThan(900);
+    }
+    expect(activations[0]?.bundle).toContain(firstRoot);
+  });
 });

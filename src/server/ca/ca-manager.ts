@@ -5,9 +5,11 @@ import type { Datastore } from "../datastore/datastore.js";
 import type { CaSlot } from "../datastore/types.js";
 import { importEcP256Pkcs8 } from "./webcrypto.js";
 import { x509 } from "./x509.js";
-import { createRootCa, signX509Svid } from "./x509-ca.js";
+import { BACKDATE_MS, createRootCa, signX509Svid } from "./x509-ca.js";
 import type { CaSubject, X509Authority, X509SvidParams } from "./x509-ca.js";
 import { serialNumberToDecimal } from "./serial-number.js";
+import type { AuthorityLifetime } from "./rotation-schedule.js";
+import { activationTimeMs, DEFAULT_ROTATION_CHECK_INTERVAL_MS, prepareTimeMs, startRotationTimer } from "./rotation-schedule.js";
 
 /** Settings of {@link createCaManager}. */
 export interface CaManagerOptions {
@@ -25,17 +27,24 @@ export interface CaManagerOptions {
 export interface CaManager {
   /** The authority that signs now. */
   active(): X509Authority;
-  /** Signs an X.509-SVID with the active authority; returns the chain, leaf first. */
+  /**
+   * Signs an X.509-SVID with the active authority; returns the chain, leaf first. The
+   * SVID's notAfter is cut to the authority's, so no SVID outlives the CA that signed it.
+   */
   signX509Svid(params: X509SvidParams): Promise<x509.X509Certificate[]>;
   /**
-   * Prepares the next authority at half of the active one's lifetime (publishing its root
-   * in the bundle so that peers learn it ahead of use), activates it at five sixths, and
-   * drops expired roots from the bundle. Called by the rotation timer; exposed for tests.
+   * Prepares the next authority when half of the active one's lifetime is left (publishing
+   * its root in the bundle so that peers learn it ahead of use), activates it when a sixth
+   * is left (rotation-schedule.ts has the caps and exceptions), and drops expired roots
+   * from the bundle. Called by the rotation timer; exposed for tests.
    */
   rotate(): Promise<void>;
   /** Registers a listener called after a new authority becomes active. */
   onActivate(listener: (authority: X509Authority) => void): void;
-  /** Starts the rotation timer; `intervalMs` defaults to 10 s. */
+  /**
+   * Starts the rotation timer. It fires at the next preparation, activation or root
+   * expiry, and at least every `intervalMs` (10 s by default).
+   */
   start(intervalMs?: number): void;
   stop(): void;
 }
@@ -43,6 +52,8 @@ export interface CaManager {
 interface LoadedSlot {
   slot: CaSlot["slot"];
   authority: X509Authority;
+  /** When the root went into the bundle; for a journaled CA, when it was made. */
+  publishedAtMs: number;
 }
 
 /**
@@ -57,7 +68,7 @@ export async function createCaManager(options: CaManagerOptions): Promise<CaMana
   const now = options.now ?? (() => new Date());
   const log = options.logger.child({ subsystem: "ca_manager" });
   const listeners: ((authority: X509Authority) => void)[] = [];
-  let timer: NodeJS.Timeout | undefined;
+  let stopTimer: (() => void) | undefined;
 
   const journal = options.datastore.caJournal.list();
   let active = await loadSlot(journal.find((slot) => slot.status === "active"));
@@ -99,7 +110,7 @@ export async function createCaManager(options: CaManagerOptions): Promise<CaMana
       return undefined;
     }
     const keys = await importEcP256Pkcs8(key.privateKeyPkcs8);
-    return { slot: record.slot, authority: { certificate, keys } };
+    return { slot: record.slot, authority: { certificate, keys }, publishedAtMs: issuedAtMs(certificate) };
   }
 
   async function createAuthority(slot: CaSlot["slot"], status: "active" | "prepared"): Promise<LoadedSlot> {
@@ -121,7 +132,7 @@ export async function createCaManager(options: CaManagerOptions): Promise<CaMana
         if (otherRecord !== undefined) options.datastore.caJournal.put({ ...otherRecord, status: "old" });
       }
     });
-    return { slot, authority };
+    return { slot, authority, publishedAtMs: now().getTime() };
   }
 
   /** Writes the active and prepared roots into the bundle and removes expired roots. */
@@ -156,16 +167,15 @@ export async function createCaManager(options: CaManagerOptions): Promise<CaMana
 
   async function rotate(): Promise<void> {
     const current = active as LoadedSlot;
-    const notBefore = current.authority.certificate.notBefore.getTime();
-    const lifetime = current.authority.certificate.notAfter.getTime() - notBefore;
-    const elapsed = now().getTime() - notBefore;
+    const lifetime = lifetimeOf(current);
+    const nowMs = now().getTime();
 
-    if (prepared === undefined && elapsed >= lifetime / 2) {
+    if (prepared === undefined && nowMs >= prepareTimeMs(lifetime)) {
       prepared = await createAuthority(otherSlot(current.slot), "prepared");
       log.info({ slot: prepared.slot, ...describeAuthority(prepared.authority) }, "X509 CA prepared");
     }
 
-    if (prepared !== undefined && elapsed >= (lifetime * 5) / 6) {
+    if (prepared !== undefined && nowMs >= activationTimeMs(lifetime, prepared.publishedAtMs)) {
       const next = prepared;
       options.datastore.transaction(() => {
         options.datastore.caJournal.put({ slot: next.slot, certificate: certificateDer(next), status: "active" });
@@ -173,11 +183,25 @@ export async function createCaManager(options: CaManagerOptions): Promise<CaMana
       });
       active = next;
       prepared = undefined;
-      log.info({ slot: next.slot, ...describeAuthority(next.authority) }, "X509 CA activated");
+      log.info(
+        { slot: next.slot, ...describeAuthority(next.authority), published_for: `${Math.round((nowMs - next.publishedAtMs) / 1000)}s` },
+        "X509 CA activated",
+      );
       for (const listener of listeners) listener(next.authority);
     }
 
     publishRoots();
+  }
+
+  /** Times at which rotate() has something to do: the next step for the active CA, and root expiries. */
+  function upcomingEvents(): number[] {
+    const current = active as LoadedSlot;
+    const lifetime = lifetimeOf(current);
+    const events = [prepared === undefined ? prepareTimeMs(lifetime) : activationTimeMs(lifetime, prepared.publishedAtMs)];
+    for (const der of options.datastore.bundles.get(options.trustDomain)?.x509Authorities ?? []) {
+      events.push(new x509.X509Certificate(der).notAfter.getTime());
+    }
+    return events;
   }
 
   return {
@@ -194,18 +218,31 @@ export async function createCaManager(options: CaManagerOptions): Promise<CaMana
       listeners.push(listener);
     },
 
-    start(intervalMs = 10_000) {
-      timer = setInterval(() => {
-        rotate().catch((error: unknown) => log.error({ err: error }, "Failed to rotate the X509 CA"));
-      }, intervalMs);
-      timer.unref();
+    start(intervalMs = DEFAULT_ROTATION_CHECK_INTERVAL_MS) {
+      stopTimer?.();
+      stopTimer = startRotationTimer({
+        rotate,
+        upcomingEvents,
+        now: () => now().getTime(),
+        intervalMs,
+        onError: (error) => log.error({ err: error }, "Failed to rotate the X509 CA"),
+      });
     },
 
     stop() {
-      if (timer !== undefined) clearInterval(timer);
-      timer = undefined;
+      stopTimer?.();
+      stopTimer = undefined;
     },
   };
+}
+
+/** Returns the CA's lifetime from when it was made, because notBefore is backdated by {@link BACKDATE_MS}. */
+function lifetimeOf(loaded: LoadedSlot): AuthorityLifetime {
+  return { issuedAtMs: issuedAtMs(loaded.authority.certificate), notAfterMs: loaded.authority.certificate.notAfter.getTime() };
+}
+
+function issuedAtMs(certificate: x509.X509Certificate): number {
+  return certificate.notBefore.getTime() + BACKDATE_MS;
 }
 
 function certificateDer(loaded: LoadedSlot): Buffer {

@@ -5,6 +5,8 @@ import type { Datastore } from "../datastore/datastore.js";
 import type { JwtAuthority, JwtKeySlot } from "../datastore/types.js";
 import { newJwtKeyId, signJwtSvid } from "./jwt-svid.js";
 import type { JwtSigningKey, JwtSvidParams, SignedJwtSvid } from "./jwt-svid.js";
+import type { AuthorityLifetime } from "./rotation-schedule.js";
+import { activationTimeMs, DEFAULT_ROTATION_CHECK_INTERVAL_MS, prepareTimeMs, startRotationTimer } from "./rotation-schedule.js";
 
 /** Settings of {@link createJwtKeyManager}. */
 export interface JwtKeyManagerOptions {
@@ -27,12 +29,16 @@ export interface JwtKeyManager {
   /** Signs a JWT-SVID with the active key. */
   signJwtSvid(params: JwtSvidParams): SignedJwtSvid;
   /**
-   * Prepares the next key at half of the active key's lifetime and publishes its public key
-   * in the bundle, activates it at five sixths, and drops expired keys from the bundle.
-   * Called by the rotation timer; exposed for tests.
+   * Prepares the next key when half of the active key's lifetime is left and publishes its
+   * public key in the bundle, activates it when a sixth is left (rotation-schedule.ts has
+   * the caps and exceptions), and drops expired keys from the bundle. Called by the
+   * rotation timer; exposed for tests.
    */
   rotate(): Promise<void>;
-  /** Starts the rotation timer; `intervalMs` defaults to 10 s. */
+  /**
+   * Starts the rotation timer. It fires at the next preparation, activation or key expiry,
+   * and at least every `intervalMs` (10 s by default).
+   */
   start(intervalMs?: number): void;
   stop(): void;
 }
@@ -57,7 +63,7 @@ export async function createJwtKeyManager(options: JwtKeyManagerOptions): Promis
   const now = options.now ?? (() => new Date());
   const log = options.logger.child({ subsystem: "jwt_key_manager" });
   const journal = options.datastore.jwtKeyJournal;
-  let timer: NodeJS.Timeout | undefined;
+  let stopTimer: (() => void) | undefined;
 
   const records = journal.list();
   let active = await loadSlot(records.find((record) => record.status === "active"));
@@ -167,15 +173,16 @@ export async function createJwtKeyManager(options: JwtKeyManagerOptions): Promis
 
   async function rotate(): Promise<void> {
     const current = active as LoadedKey;
-    const lifetime = current.key.notAfter.getTime() - current.issuedAt.getTime();
-    const elapsed = now().getTime() - current.issuedAt.getTime();
+    const lifetime = lifetimeOf(current);
+    const nowMs = now().getTime();
 
-    if (prepared === undefined && elapsed >= lifetime / 2) {
+    if (prepared === undefined && nowMs >= prepareTimeMs(lifetime)) {
       prepared = await createKey(otherSlot(current.slot), "prepared");
       log.info(describeKey(prepared), "JWT key prepared");
     }
 
-    if (prepared !== undefined && elapsed >= (lifetime * 5) / 6) {
+    // A prepared key is published when it is made, so its issuedAt is its publication time.
+    if (prepared !== undefined && nowMs >= activationTimeMs(lifetime, prepared.issuedAt.getTime())) {
       const next = prepared;
       options.datastore.transaction(() => {
         journal.put({ ...toRecord(next), status: "active" });
@@ -189,24 +196,42 @@ export async function createJwtKeyManager(options: JwtKeyManagerOptions): Promis
     publishKeys();
   }
 
+  /** Times at which rotate() has something to do: the next step for the active key, and key expiries. */
+  function upcomingEvents(): number[] {
+    const lifetime = lifetimeOf(active as LoadedKey);
+    const events = [prepared === undefined ? prepareTimeMs(lifetime) : activationTimeMs(lifetime, prepared.issuedAt.getTime())];
+    for (const authority of options.datastore.bundles.get(options.trustDomain)?.jwtAuthorities ?? []) {
+      if (authority.expiresAt > 0) events.push(authority.expiresAt * 1000);
+    }
+    return events;
+  }
+
   return {
     active: () => (active as LoadedKey).key,
     prepared: () => prepared?.key,
     signJwtSvid: (params) => signJwtSvid((active as LoadedKey).key, { ...params, now: params.now ?? now() }),
     rotate,
 
-    start(intervalMs = 10_000) {
-      timer = setInterval(() => {
-        rotate().catch((error: unknown) => log.error({ err: error }, "Failed to rotate the JWT key"));
-      }, intervalMs);
-      timer.unref();
+    start(intervalMs = DEFAULT_ROTATION_CHECK_INTERVAL_MS) {
+      stopTimer?.();
+      stopTimer = startRotationTimer({
+        rotate,
+        upcomingEvents,
+        now: () => now().getTime(),
+        intervalMs,
+        onError: (error) => log.error({ err: error }, "Failed to rotate the JWT key"),
+      });
     },
 
     stop() {
-      if (timer !== undefined) clearInterval(timer);
-      timer = undefined;
+      stopTimer?.();
+      stopTimer = undefined;
     },
   };
+}
+
+function lifetimeOf(loaded: LoadedKey): AuthorityLifetime {
+  return { issuedAtMs: loaded.issuedAt.getTime(), notAfterMs: loaded.key.notAfter.getTime() };
 }
 
 function spkiDer(privateKey: ReturnType<typeof createPrivateKey>): Buffer {

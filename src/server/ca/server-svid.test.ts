@@ -66,4 +66,28 @@ describe("server SVID", () => {
     expect(rotated[0]?.certChainPem).not.toBe(initial.certChainPem);
     expect(rotated[0]?.notAfter.getTime()).toBeGreaterThan(Date.now() + 50_000);
   });
+
+  it("renews at the half-life between two checks", async () => {
+    const ca = await startCa();
+    // Backdated by 10 s, a 20 s SVID reaches its half-life 5 s after issue.
+    const initial = await issueServerSvid(ca, "example.org", 20);
+    const rotatedAt: number[] = [];
+
+    const stop = startServerSvidRotation({
+      ca,
+      trustDomain: "example.org",
+      ttlSeconds: 60,
+      initial,
+      onRotate: () => rotatedAt.push(Date.now()),
+      logger,
+      checkIntervalMs: 60_000,
+    });
+    cleanups.push(stop);
+    const deadline = Date.now() + 15_000;
+    while (rotatedAt.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+
+    const halfLife = (initial.notBefore.getTime() + initial.notAfter.getTime()) / 2;
+    expect(rotatedAt).toHaveLength(1);
+    expect(rotatedAt[0]).toBeGreaterThanOrEqual(halfLife);
+  });
 });

@@ -42,37 +42,60 @@ export interface ServerSvidRotationOptions {
   checkIntervalMs?: number;
 }
 
+/** Shortest wait between two checks, so that a clock behind the plan cannot spin the timer. */
+const MIN_CHECK_INTERVAL_MS = 100;
+
 /**
  * Renews the server SVID when half of its lifetime has passed, and at once when the CA
  * activates a new authority (so the presented chain always leads to the signing root).
- * Returns a function that stops the rotation.
+ * Checks at the half-life and at least every `checkIntervalMs`; after a failed renewal,
+ * retries after `checkIntervalMs`. Returns a function that stops the rotation.
  */
 export function startServerSvidRotation(options: ServerSvidRotationOptions): () => void {
   const log = options.logger.child({ subsystem: "svid_rotator" });
+  const checkIntervalMs = options.checkIntervalMs ?? 5000;
   let current = options.initial;
   let rotating = false;
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
 
-  async function rotate(reason: string): Promise<void> {
-    if (rotating) return;
+  async function rotate(reason: string): Promise<boolean> {
+    if (rotating) return true;
     rotating = true;
     try {
       current = await issueServerSvid(options.ca, options.trustDomain, options.ttlSeconds);
       options.onRotate(current);
       log.debug({ reason, expiration: current.notAfter.toISOString() }, "Server SVID rotated");
+      return true;
     } catch (error) {
       log.error({ err: error }, "Failed to rotate the server SVID");
+      return false;
     } finally {
       rotating = false;
     }
   }
 
+  function halfLifeMs(): number {
+    return (current.notBefore.getTime() + current.notAfter.getTime()) / 2;
+  }
+
+  function scheduleCheck(delayMs = Math.min(checkIntervalMs, halfLifeMs() - Date.now())): void {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      if (Date.now() < halfLifeMs()) {
+        scheduleCheck();
+        return;
+      }
+      void rotate("half of the lifetime passed").then((renewed) => scheduleCheck(renewed ? undefined : checkIntervalMs));
+    }, Math.max(MIN_CHECK_INTERVAL_MS, delayMs));
+    timer.unref();
+  }
+
   options.ca.onActivate(() => void rotate("CA activated"));
+  scheduleCheck();
 
-  const timer = setInterval(() => {
-    const halfLife = (current.notBefore.getTime() + current.notAfter.getTime()) / 2;
-    if (Date.now() >= halfLife) void rotate("half of the lifetime passed");
-  }, options.checkIntervalMs ?? 5000);
-  timer.unref();
-
-  return () => clearInterval(timer);
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
 }

@@ -23,7 +23,7 @@ export const DEFAULT_CA_SUBJECT: CaSubject = { country: ["US"], organization: ["
  * Certificates start this long before "now" so that peers whose clocks run slightly behind
  * still accept them (SPIRE backdates by 10 s as well).
  */
-const BACKDATE_MS = 10_000;
+export const BACKDATE_MS = 10_000;
 
 /** Parameters of {@link createRootCa}. */
 export interface RootCaParams {
