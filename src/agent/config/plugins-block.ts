@@ -1,3 +1,5 @@
+import { parseDockerAttestorConfig } from "../../../plugins/workloadattestor/docker/docker-config.js";
+import { parseK8sAttestorConfig } from "../../../plugins/workloadattestor/k8s/k8s-config.js";
 import { parseUnixAttestorConfig } from "../../../plugins/workloadattestor/unix/unix-config.js";
 import { parseX509popAgentConfig } from "../../../plugins/nodeattestor/x509pop/x509pop-agent.js";
 import type { KeyManagerConfig, AgentConfig, NodeAttestorConfig } from "./agent-config.js";
@@ -32,7 +34,7 @@ const PLUGIN_NAMES: Record<string, { supported: readonly string[]; unsupported: 
       "tpm_devid",
     ],
   },
-  WorkloadAttestor: { supported: ["unix"], unsupported: ["docker", "k8s", "slurm", "systemd", "windows"] },
+  WorkloadAttestor: { supported: ["docker", "k8s", "unix"], unsupported: ["slurm", "systemd", "windows"] },
   SVIDStore: { supported: [], unsupported: ["aws_secretsmanager", "gcp_secretmanager"] },
 };
 
@@ -40,7 +42,7 @@ const PLUGIN_NAMES: Record<string, { supported: readonly string[]; unsupported: 
  * Reads the `plugins {}` block: exactly one KeyManager (`memory` or `disk` with
  * `plugin_data { directory }`), at most one NodeAttestor (`join_token`, or `x509pop` with
  * `private_key_path`, `certificate_path` and `intermediates_path`) and at least one
- * WorkloadAttestor (`unix`). Plugins with `enabled = false` are skipped, as in SPIRE.
+ * WorkloadAttestor (`docker`, `k8s`, `unix`). Plugins with `enabled = false` are skipped, as in SPIRE.
  */
 export function readPluginsBlock(raw: unknown): PluginSettings {
   if (raw === undefined) {
@@ -73,7 +75,7 @@ export function readPluginsBlock(raw: unknown): PluginSettings {
   }
   for (const plugin of workloadAttestors) {
     try {
-      settings.workloadAttestors.unix = parseUnixAttestorConfig(plugin.data);
+      readWorkloadAttestor(plugin, settings.workloadAttestors);
     } catch (error) {
       throw new ConfigError(`${plugin.path}: ${(error as Error).message}`, { cause: error });
     }
@@ -116,6 +118,16 @@ function enabledPlugins(block: ConfigBlock, type: string): EnabledPlugin[] {
     enabled.push({ name, data, path });
   }
   return enabled;
+}
+
+function readWorkloadAttestor(plugin: EnabledPlugin, attestors: AgentConfig["workloadAttestors"]): void {
+  if (plugin.name === "docker") {
+    attestors.docker = parseDockerAttestorConfig(plugin.data);
+  } else if (plugin.name === "k8s") {
+    attestors.k8s = parseK8sAttestorConfig(plugin.data);
+  } else {
+    attestors.unix = parseUnixAttestorConfig(plugin.data);
+  }
 }
 
 function readNodeAttestor(plugin: EnabledPlugin): NodeAttestorConfig {
