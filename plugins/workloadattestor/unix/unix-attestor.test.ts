@@ -1,10 +1,28 @@
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { copyFileSync, mkdtempSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  closeSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { createExecutableDigestCache } from "./executable-digest-cache.js";
 import { createUnixAttestor } from "./unix-attestor.js";
 import { parseUnixAttestorConfig } from "./unix-config.js";
 
@@ -44,6 +62,15 @@ describe("unix workload attestor", () => {
       }
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
+  }
+
+  /** Kills a child started by {@link startProcess} and waits for its exit. */
+  async function stopChild(pid: number): Promise<void> {
+    const child = children.find((candidate) => candidate.pid === pid);
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    child.kill("SIGKILL");
+    await exited;
   }
 
   function attest(config: unknown, pid: number): Promise<string[]> {
@@ -130,6 +157,97 @@ describe("unix workload attestor", () => {
 
     expect(values).toContain(`sha256:${originalHash}`);
     expect(values).toContain(`path:${workload} (deleted)`);
+  });
+
+  it("hashes the running binary after its file was deleted", async () => {
+    const folder = makeFolder();
+    const workload = join(folder, "workload");
+    copyFileSync(SLEEP, workload);
+    const pid = await startProcess(workload, ["30"], workload);
+    const originalHash = createHash("sha256").update(readFileSync(SLEEP)).digest("hex");
+    unlinkSync(workload);
+
+    const values = await attest({ discover_workload_path: true }, pid);
+
+    expect(values).toContain(`path:${workload} (deleted)`);
+    expect(values).toContain(`sha256:${originalHash}`);
+  });
+
+  it("hashes a binary once for repeated and concurrent calls", async () => {
+    const folder = makeFolder();
+    const workload = join(folder, "workload");
+    copyFileSync(SLEEP, workload);
+    const firstPid = await startProcess(workload, ["30"], workload);
+    const secondPid = await startProcess(workload, ["30"], workload);
+    const digestCache = createExecutableDigestCache();
+    const attestor = createUnixAttestor(parseUnixAttestorConfig({ discover_workload_path: true }), { digestCache });
+    const signal = new AbortController().signal;
+
+    const results = await Promise.all([attestor.attest(firstPid, signal), attestor.attest(secondPid, signal)]);
+    const again = await attestor.attest(firstPid, signal);
+
+    const expectedHash = createHash("sha256").update(readFileSync(SLEEP)).digest("hex");
+    expect(results[0]).toContain(`sha256:${expectedHash}`);
+    expect(results[1]).toContain(`sha256:${expectedHash}`);
+    expect(again).toContain(`sha256:${expectedHash}`);
+    expect(digestCache.counters).toEqual({ misses: 1, hits: 2 });
+  });
+
+  it("hashes again after an in-place edit that kept size and mtime", async () => {
+    const folder = makeFolder();
+    const workload = join(folder, "workload");
+    copyFileSync(SLEEP, workload);
+    // Trailing bytes after an ELF file's last section do not affect how it runs.
+    appendFileSync(workload, Buffer.alloc(16, 0));
+    // A whole-second mtime can be set back exactly; utimes takes seconds as a float.
+    const fixedTime = 1_700_000_000;
+    utimesSync(workload, fixedTime, fixedTime);
+    const before = statSync(workload, { bigint: true });
+    const digestCache = createExecutableDigestCache();
+    const attestor = createUnixAttestor(parseUnixAttestorConfig({ discover_workload_path: true }), { digestCache });
+    const signal = new AbortController().signal;
+    const firstPid = await startProcess(workload, ["30"], workload);
+    const first = await attestor.attest(firstPid, signal);
+    await stopChild(firstPid);
+
+    const handle = openSync(workload, "r+");
+    writeSync(handle, Buffer.alloc(16, 0x41), 0, 16, Number(before.size) - 16);
+    closeSync(handle);
+    utimesSync(workload, fixedTime, fixedTime);
+    const after = statSync(workload, { bigint: true });
+    const secondPid = await startProcess(workload, ["30"], workload);
+    const second = await attestor.attest(secondPid, signal);
+
+    expect(after.ino).toBe(before.ino);
+    expect(after.size).toBe(before.size);
+    expect(after.mtimeNs).toBe(before.mtimeNs);
+    const editedHash = createHash("sha256").update(readFileSync(workload)).digest("hex");
+    expect(second).toContain(`sha256:${editedHash}`);
+    expect(first).not.toContain(`sha256:${editedHash}`);
+    expect(digestCache.counters.misses).toBe(2);
+  });
+
+  it("reads procfs from HOST_PROC", async () => {
+    const folder = makeFolder();
+    const fakePid = 77;
+    mkdirSync(join(folder, String(fakePid)));
+    writeFileSync(join(folder, String(fakePid), "status"), "Name:\tdemo\nUid:\t4321\t4321\t4321\t4321\nGid:\t99\t99\t99\t99\nGroups:\t\n");
+    writeFileSync(join(folder, "binary"), "demo executable");
+    symlinkSync(join(folder, "binary"), join(folder, String(fakePid), "exe"));
+    const previous = process.env.HOST_PROC;
+    process.env.HOST_PROC = folder;
+    let values: string[];
+    try {
+      values = await attest({ discover_workload_path: true }, fakePid);
+    } finally {
+      if (previous === undefined) delete process.env.HOST_PROC;
+      else process.env.HOST_PROC = previous;
+    }
+
+    expect(values).toContain("uid:4321");
+    expect(values).toContain("gid:99");
+    expect(values).toContain(`path:${join(folder, "binary")}`);
+    expect(values).toContain(`sha256:${createHash("sha256").update("demo executable").digest("hex")}`);
   });
 
   it("skips sha256 when workload_size_limit is negative", async () => {
