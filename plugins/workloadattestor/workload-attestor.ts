@@ -12,4 +12,6 @@ export interface WorkloadAttestor {
   readonly name: string;
   /** Returns selector values for `pid`. Throws with a clear message when the process cannot be inspected. */
   attest(pid: number, signal: AbortSignal): Promise<string[]>;
+  /** Releases connections the plugin keeps open (the systemd plugin's D-Bus connection); called once when the agent stops. */
+  close?(): void;
 }

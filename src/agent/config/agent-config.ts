@@ -1,6 +1,7 @@
 import type { X509popAgentConfig } from "../../../plugins/nodeattestor/x509pop/x509pop-agent.js";
 import type { DockerAttestorConfig } from "../../../plugins/workloadattestor/docker/docker-config.js";
 import type { K8sAttestorConfig } from "../../../plugins/workloadattestor/k8s/k8s-config.js";
+import type { SystemdAttestorConfig } from "../../../plugins/workloadattestor/systemd/systemd-config.js";
 import type { UnixAttestorConfig } from "../../../plugins/workloadattestor/unix/unix-config.js";
 
 /** Default public socket path, the same as spire-agent's. */
@@ -61,7 +62,7 @@ export interface AgentConfig {
   /** The configured NodeAttestor; a join token takes precedence over it, as in SPIRE. */
   nodeAttestor: NodeAttestorConfig;
   /** Workload attestors by plugin name; at least one. */
-  workloadAttestors: { docker?: DockerAttestorConfig; k8s?: K8sAttestorConfig; unix?: UnixAttestorConfig };
+  workloadAttestors: { docker?: DockerAttestorConfig; k8s?: K8sAttestorConfig; systemd?: SystemdAttestorConfig; unix?: UnixAttestorConfig };
   /**
    * Folder of the runtime cache (`runtime_dir`, a Tessera addition): undefined selects the
    * default ($RUNTIME_DIRECTORY, else /run/tessera, used only on tmpfs or ramfs) and an

@@ -1,5 +1,6 @@
 import { parseDockerAttestorConfig } from "../../../plugins/workloadattestor/docker/docker-config.js";
 import { parseK8sAttestorConfig } from "../../../plugins/workloadattestor/k8s/k8s-config.js";
+import { parseSystemdAttestorConfig } from "../../../plugins/workloadattestor/systemd/systemd-config.js";
 import { parseUnixAttestorConfig } from "../../../plugins/workloadattestor/unix/unix-config.js";
 import { parseX509popAgentConfig } from "../../../plugins/nodeattestor/x509pop/x509pop-agent.js";
 import type { KeyManagerConfig, AgentConfig, NodeAttestorConfig } from "./agent-config.js";
@@ -34,7 +35,7 @@ const PLUGIN_NAMES: Record<string, { supported: readonly string[]; unsupported: 
       "tpm_devid",
     ],
   },
-  WorkloadAttestor: { supported: ["docker", "k8s", "unix"], unsupported: ["slurm", "systemd", "windows"] },
+  WorkloadAttestor: { supported: ["docker", "k8s", "systemd", "unix"], unsupported: ["slurm", "windows"] },
   SVIDStore: { supported: [], unsupported: ["aws_secretsmanager", "gcp_secretmanager"] },
 };
 
@@ -42,7 +43,7 @@ const PLUGIN_NAMES: Record<string, { supported: readonly string[]; unsupported: 
  * Reads the `plugins {}` block: exactly one KeyManager (`memory` or `disk` with
  * `plugin_data { directory }`), at most one NodeAttestor (`join_token`, or `x509pop` with
  * `private_key_path`, `certificate_path` and `intermediates_path`) and at least one
- * WorkloadAttestor (`docker`, `k8s`, `unix`). Plugins with `enabled = false` are skipped, as in SPIRE.
+ * WorkloadAttestor (`docker`, `k8s`, `systemd`, `unix`). Plugins with `enabled = false` are skipped, as in SPIRE.
  */
 export function readPluginsBlock(raw: unknown): PluginSettings {
   if (raw === undefined) {
@@ -125,6 +126,8 @@ function readWorkloadAttestor(plugin: EnabledPlugin, attestors: AgentConfig["wor
     attestors.docker = parseDockerAttestorConfig(plugin.data);
   } else if (plugin.name === "k8s") {
     attestors.k8s = parseK8sAttestorConfig(plugin.data);
+  } else if (plugin.name === "systemd") {
+    attestors.systemd = parseSystemdAttestorConfig(plugin.data);
   } else {
     attestors.unix = parseUnixAttestorConfig(plugin.data);
   }
