@@ -13,6 +13,12 @@ missing=()
 command -v openssl >/dev/null || missing+=(openssl)
 command -v setpriv >/dev/null || missing+=(util-linux)
 command -v unshare >/dev/null || missing+=(util-linux)
+# A private Docker engine for the docker and systemd attestor tests, with busybox for images.
+command -v dockerd >/dev/null || missing+=(docker.io)
+[[ -x /bin/busybox ]] || missing+=(busybox-static)
+# A private D-Bus for the systemd attestor's unit tests, and systemd booted in a container.
+command -v dbus-daemon >/dev/null || missing+=(dbus-daemon)
+[[ -x /lib/systemd/systemd ]] || missing+=(systemd)
 
 if [[ ${#missing[@]} -eq 0 ]]; then
   exit 0
