@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 
+import { DamagedFileError } from "../../src/agent/storage/damaged-file.js";
 import { createDiskKeyManager, KEYS_FILE_NAME } from "./disk.js";
 
 describe("createDiskKeyManager", () => {
@@ -57,5 +58,23 @@ describe("createDiskKeyManager", () => {
     writeFileSync(join(directory, KEYS_FILE_NAME), '{"keys": {"agent-svid-A": "bm90IGEga2V5"}}');
 
     expect(() => createDiskKeyManager(directory)).toThrow(/key "agent-svid-A" is not a PKCS#8 private key/);
+  });
+
+  it("reports an empty or cut short key file as damaged", () => {
+    const directory = makeFolder();
+    const path = join(directory, KEYS_FILE_NAME);
+
+    for (const [text, problem] of [["", "the file is empty"], ['{"keys": {"agent-svid-A": "MIG', "not valid JSON"]]) {
+      writeFileSync(path, text as string);
+      let caught: unknown;
+      try {
+        createDiskKeyManager(directory);
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught).toBeInstanceOf(DamagedFileError);
+      expect((caught as DamagedFileError).path).toBe(path);
+      expect((caught as DamagedFileError).problem).toContain(problem);
+    }
   });
 });

@@ -1,8 +1,9 @@
 import { chmodSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
-import { writeFileAtomic } from "../../src/common/atomic-write.js";
+import { removeStaleTemporaryFiles, writeFileAtomic } from "../../src/common/atomic-write.js";
 import { generateEcP256Pkcs8, privateKeyFromPkcs8 } from "../../src/agent/crypto/ec-key.js";
+import { DamagedFileError } from "../../src/agent/storage/damaged-file.js";
 import type { KeyManager, ManagedKey } from "./key-manager.js";
 
 /** Name of the key file inside the plugin's directory (the same name SPIRE's disk plugin uses). */
@@ -15,13 +16,15 @@ export const KEYS_FILE_NAME = "keys.json";
  *
  * The folder is created with mode 0700 (and tightened if it exists) and the file is
  * written atomically with mode 0600. Throws at creation when an existing keys.json cannot
- * be read or parsed, naming the file.
+ * be read, naming the file, and a {@link DamagedFileError} when it is empty, not JSON or
+ * contains something other than PKCS#8 keys.
  */
 export function createDiskKeyManager(directory: string): KeyManager {
   mkdirSync(directory, { recursive: true, mode: 0o700 });
   chmodSync(directory, 0o700);
 
-  const path = join(directory, KEYS_FILE_NAME);
+  const path = keysFilePath(directory);
+  removeStaleTemporaryFiles(path);
   const keys = readKeysFile(path);
 
   function save(): void {
@@ -57,6 +60,11 @@ export function createDiskKeyManager(directory: string): KeyManager {
   };
 }
 
+/** Returns the path of keys.json inside the plugin's `directory`. */
+export function keysFilePath(directory: string): string {
+  return join(directory, KEYS_FILE_NAME);
+}
+
 function readKeysFile(path: string): Map<string, ManagedKey> {
   let text: string;
   try {
@@ -68,33 +76,39 @@ function readKeysFile(path: string): Map<string, ManagedKey> {
     throw new Error(`failed to read key file ${path}: ${(error as Error).message}`, { cause: error });
   }
 
+  if (text.trim() === "") {
+    throw damaged(path, "the file is empty");
+  }
+
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch (error) {
-    throw new Error(`invalid key file ${path}: ${(error as Error).message}`, { cause: error });
+    throw damaged(path, `not valid JSON (${(error as Error).message})`, error);
   }
 
   const entries = (parsed as { keys?: unknown } | null)?.keys;
   if (typeof entries !== "object" || entries === null || Array.isArray(entries)) {
-    throw new Error(`invalid key file ${path}: expected an object with a "keys" object`);
+    throw damaged(path, 'expected an object with a "keys" object');
   }
 
   const keys = new Map<string, ManagedKey>();
   for (const [id, value] of Object.entries(entries)) {
     if (typeof value !== "string") {
-      throw new Error(`invalid key file ${path}: key "${id}" is not a base64 string`);
+      throw damaged(path, `key "${id}" is not a base64 string`);
     }
 
     const privateKeyPkcs8 = Buffer.from(value, "base64");
     try {
       privateKeyFromPkcs8(privateKeyPkcs8);
     } catch (error) {
-      throw new Error(`invalid key file ${path}: key "${id}" is not a PKCS#8 private key: ${(error as Error).message}`, {
-        cause: error,
-      });
+      throw damaged(path, `key "${id}" is not a PKCS#8 private key: ${(error as Error).message}`, error);
     }
     keys.set(id, { id, privateKeyPkcs8 });
   }
   return keys;
+}
+
+function damaged(path: string, problem: string, cause?: unknown): DamagedFileError {
+  return new DamagedFileError(path, problem, { cause, message: `invalid key file ${path}: ${problem}` });
 }

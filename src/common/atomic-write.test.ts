@@ -1,8 +1,8 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { writeFileAtomic } from "./atomic-write.js";
+import { removeStaleTemporaryFiles, writeFileAtomic } from "./atomic-write.js";
 
 describe("writeFileAtomic", () => {
   const folders: string[] = [];
@@ -39,5 +39,35 @@ describe("writeFileAtomic", () => {
     writeFileAtomic(join(folder, "a"), Buffer.from([1, 2, 3]));
 
     expect(readdirSync(folder)).toEqual(["a"]);
+  });
+
+  it("removes the temporary file when the rename fails", () => {
+    const folder = makeFolder();
+    const target = join(folder, "taken");
+    mkdirSync(join(target, "child"), { recursive: true });
+
+    expect(() => writeFileAtomic(target, "data")).toThrow();
+
+    expect(readdirSync(folder)).toEqual(["taken"]);
+  });
+});
+
+describe("removeStaleTemporaryFiles", () => {
+  const folders: string[] = [];
+  afterEach(() => {
+    for (const folder of folders.splice(0)) rmSync(folder, { recursive: true, force: true });
+  });
+
+  it("removes only the temporary files of that path", () => {
+    const folder = mkdtempSync(join(tmpdir(), "tessera-atomic-"));
+    folders.push(folder);
+    writeFileSync(join(folder, "state.json"), "current");
+    writeFileSync(join(folder, ".state.json.123.456.tmp"), "half");
+    writeFileSync(join(folder, ".other.json.123.456.tmp"), "other");
+
+    const removed = removeStaleTemporaryFiles(join(folder, "state.json"));
+
+    expect(removed).toBe(1);
+    expect(readdirSync(folder).sort()).toEqual([".other.json.123.456.tmp", "state.json"]);
   });
 });

@@ -1,10 +1,15 @@
+import { X509Certificate } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 
-import { writeFileAtomic } from "../../common/atomic-write.js";
+import { removeStaleTemporaryFiles, writeFileAtomic } from "../../common/atomic-write.js";
+import { DamagedFileError } from "./damaged-file.js";
 
 /** File inside data_dir that stores the agent SVID and bundle between restarts (SPIRE uses the same name). */
 export const AGENT_STATE_FILE = "agent-data.json";
+
+/** Mode of a data_dir the agent creates: only the agent's user may list or change it. */
+export const DATA_DIR_MODE = 0o700;
 
 /** The agent state kept in data_dir: certificates only, because the private key stays with the KeyManager. */
 export interface StoredAgentState {
@@ -15,13 +20,30 @@ export interface StoredAgentState {
   reattestable: boolean;
 }
 
+/** Returns the path of agent-data.json inside `dataDir`. */
+export function agentStatePath(dataDir: string): string {
+  return join(dataDir, AGENT_STATE_FILE);
+}
+
+/**
+ * Creates data_dir with mode 0700 when it is missing and deletes temporary files that a
+ * crash during a write left behind. An existing folder keeps its mode, because data_dir
+ * may be a shared folder such as the working directory; agent-data.json itself is 0600.
+ */
+export function prepareDataDir(dataDir: string): void {
+  mkdirSync(dataDir, { recursive: true, mode: DATA_DIR_MODE });
+  removeStaleTemporaryFiles(agentStatePath(dataDir));
+}
+
 /**
  * Reads `<dataDir>/agent-data.json`. Returns undefined when the file does not exist.
- * Throws with the path when it exists but cannot be read or parsed, because silently
- * attesting again would burn a join token on a misconfigured folder.
+ * Throws a {@link DamagedFileError} naming the file and the problem when it is empty, not
+ * JSON, or contains something other than DER certificates, and a plain Error when it cannot
+ * be read (permissions), because silently attesting again would burn a join token on a
+ * misconfigured folder.
  */
 export function readAgentState(dataDir: string): StoredAgentState | undefined {
-  const path = join(dataDir, AGENT_STATE_FILE);
+  const path = agentStatePath(dataDir);
 
   let text: string;
   try {
@@ -33,37 +55,60 @@ export function readAgentState(dataDir: string): StoredAgentState | undefined {
     throw new Error(`failed to read agent state ${path}: ${(error as Error).message}`, { cause: error });
   }
 
-  try {
-    const parsed = JSON.parse(text) as { svid?: unknown; bundle?: unknown; reattestable?: unknown };
-    return {
-      svidChain: decodeList(parsed.svid, "svid"),
-      bundle: decodeList(parsed.bundle, "bundle"),
-      reattestable: parsed.reattestable === true,
-    };
-  } catch (error) {
-    throw new Error(`invalid agent state ${path}: ${(error as Error).message}; delete the file to attest again`, { cause: error });
+  if (text.trim() === "") {
+    throw damaged(path, "the file is empty");
   }
+
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw damaged(path, `not valid JSON (${(error as Error).message})`, error);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw damaged(path, "expected a JSON object");
+  }
+
+  const fields = parsed as { svid?: unknown; bundle?: unknown; reattestable?: unknown };
+  return {
+    svidChain: decodeCertificates(path, fields.svid, "svid"),
+    bundle: decodeCertificates(path, fields.bundle, "bundle"),
+    reattestable: fields.reattestable === true,
+  };
 }
 
-/** Writes `<dataDir>/agent-data.json` atomically with mode 0600, creating data_dir (0755) when needed. */
+/** Writes `<dataDir>/agent-data.json` atomically with mode 0600, creating data_dir (0700) when needed. */
 export function writeAgentState(dataDir: string, state: StoredAgentState): void {
-  mkdirSync(dataDir, { recursive: true, mode: 0o755 });
+  mkdirSync(dataDir, { recursive: true, mode: DATA_DIR_MODE });
   const content = {
     svid: state.svidChain.map((der) => der.toString("base64")),
     bundle: state.bundle.map((der) => der.toString("base64")),
     reattestable: state.reattestable,
   };
-  writeFileAtomic(join(dataDir, AGENT_STATE_FILE), `${JSON.stringify(content, null, 2)}\n`, 0o600);
+  writeFileAtomic(agentStatePath(dataDir), `${JSON.stringify(content, null, 2)}\n`, 0o600);
 }
 
 /** Deletes the stored state, so the next start attests again (after a ban or eviction). */
 export function removeAgentState(dataDir: string): void {
-  rmSync(join(dataDir, AGENT_STATE_FILE), { force: true });
+  rmSync(agentStatePath(dataDir), { force: true });
 }
 
-function decodeList(value: unknown, field: string): Buffer[] {
+function decodeCertificates(path: string, value: unknown, field: string): Buffer[] {
   if (!Array.isArray(value) || value.some((item) => typeof item !== "string")) {
-    throw new Error(`"${field}" must be a list of base64 strings`);
+    throw damaged(path, `"${field}" must be a list of base64 strings`);
   }
-  return value.map((item: string) => Buffer.from(item, "base64"));
+
+  return value.map((item: string, index) => {
+    const der = Buffer.from(item, "base64");
+    try {
+      new X509Certificate(der);
+    } catch (error) {
+      throw damaged(path, `"${field}"[${index}] is not a DER certificate in base64`, error);
+    }
+    return der;
+  });
+}
+
+function damaged(path: string, problem: string, cause?: unknown): DamagedFileError {
+  return new DamagedFileError(path, problem, { cause, message: `invalid agent state ${path}: ${problem}; delete the file to attest again` });
 }
