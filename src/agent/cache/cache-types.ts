@@ -44,3 +44,12 @@ export interface PendingMint {
   currentExpiresAtMs?: number;
   reason: "missing" | "expiring" | "entry_changed";
 }
+
+/** A copy of the X.509 cache's contents, as the runtime cache file stores it. */
+export interface X509CacheSnapshot {
+  entries: CachedEntry[];
+  /** SVIDs keyed by entry ID. */
+  svids: Map<string, CachedX509Svid>;
+  /** DER roots keyed by bare trust domain name, the agent's own included. */
+  bundles: Map<string, Buffer[]>;
+}

@@ -224,4 +224,76 @@ describe("JwtSvidCache", () => {
     const renewed = await cache.fetch("e1", ID, ["a"]);
     expect(renewed.token).toBe(tokenWithKid("new-key"));
   });
+
+  it("skips the server while it is unreachable", async () => {
+    const clock = fakeClock(1_000_000);
+    const minter = countingMinter(clock);
+    let unreachable = false;
+    const cache = createJwtSvidCache({ mint: minter.mint, logger, now: clock.now, random: () => 0.5, serverUnreachable: () => unreachable });
+
+    const first = await cache.fetch("e1", ID, ["a"]);
+    clock.advance(80_000);
+    unreachable = true;
+    const second = await cache.fetch("e1", ID, ["a"]);
+
+    expect(second.token).toBe(first.token);
+    expect(minter.calls).toHaveLength(1);
+  });
+
+  it("calls the server for an expired token even when unreachable", async () => {
+    const clock = fakeClock(1_000_000);
+    const minter = countingMinter(clock);
+    const cache = createJwtSvidCache({ mint: minter.mint, logger, now: clock.now, random: () => 0.5, serverUnreachable: () => true });
+
+    await cache.fetch("e1", ID, ["a"]);
+    clock.advance(100_000);
+    minter.fail(new Error("server unavailable"));
+
+    await expect(cache.fetch("e1", ID, ["a"])).rejects.toThrow("server unavailable");
+    expect(minter.calls).toHaveLength(2);
+  });
+});
+
+describe("JwtSvidCache snapshot and restore", () => {
+  it("restores tokens under the same key", async () => {
+    const clock = fakeClock(1_000_000);
+    const minter = countingMinter(clock);
+    const source = createJwtSvidCache({ mint: minter.mint, logger, now: clock.now, random: () => 0.5 });
+    const first = await source.fetch("e1", ID, ["b", "a"]);
+
+    const target = createJwtSvidCache({ mint: minter.mint, logger, now: clock.now, random: () => 0.5 });
+    const restored = target.restore(source.snapshot());
+    const fetched = await target.fetch("e1", ID, ["a", "b"]);
+
+    expect(restored).toBe(1);
+    expect(fetched.token).toBe(first.token);
+    expect(minter.calls).toHaveLength(1);
+    expect(source.snapshot()).toEqual([{ spiffeId: ID, audience: ["b", "a"], svid: first }]);
+  });
+
+  it("skips expired tokens on restore", async () => {
+    const clock = fakeClock(1_000_000);
+    const minter = countingMinter(clock);
+    const source = createJwtSvidCache({ mint: minter.mint, logger, now: clock.now });
+    await source.fetch("e1", ID, ["a"]);
+    clock.advance(100_000);
+
+    const target = createJwtSvidCache({ mint: minter.mint, logger, now: clock.now });
+
+    expect(target.restore(source.snapshot())).toBe(0);
+    expect(target.size()).toBe(0);
+  });
+
+  it("reports stored and removed tokens", async () => {
+    const clock = fakeClock(1_000_000);
+    const minter = countingMinter(clock);
+    const cache = createJwtSvidCache({ mint: minter.mint, logger, now: clock.now, random: () => 0.5 });
+    let changes = 0;
+    cache.onChange(() => changes++);
+
+    await cache.fetch("e1", ID, ["a"]);
+    await cache.fetch("e1", ID, ["a"]);
+
+    expect(changes).toBe(1);
+  });
 });

@@ -10,9 +10,24 @@ export const DEFAULT_JWT_SVID_CACHE_MAX_SIZE = 1000;
 /** Mints a JWT-SVID on the server; `cacheHit` is true when a still-valid cached token exists. */
 export type JwtSvidMinter = (entryId: string, audience: string[], cacheHit: boolean) => Promise<ServerJwtSvid>;
 
+/** One cached JWT-SVID with the key it is cached under, as the runtime cache file stores it. */
+export interface CachedJwtSvid {
+  /** SPIFFE ID the token was requested for, in URI form. */
+  spiffeId: string;
+  /** Audience the token was requested for, in the order of the first request. */
+  audience: string[];
+  svid: ServerJwtSvid;
+}
+
 /** Settings for {@link createJwtSvidCache}. */
 export interface JwtSvidCacheOptions {
   mint: JwtSvidMinter;
+  /**
+   * Returns true while the server is known to be unreachable. A cached token that has not
+   * expired is then returned without calling the server, so a workload does not wait for
+   * a call that cannot succeed.
+   */
+  serverUnreachable?: () => boolean;
   /** Hard limit on cached tokens; the least recently used one is evicted to make room. */
   maxSize?: number;
   logger: Logger;
@@ -25,8 +40,9 @@ export interface JwtSvidCacheOptions {
 /**
  * The agent's JWT-SVID cache, keyed by SPIFFE ID and the sorted audience set. A cached
  * token is returned until its jittered half-life; after that a new one is minted. When
- * minting fails, a cached token that has not expired is returned with a warning.
- * Concurrent requests for the same key share one server call.
+ * minting fails, or the server is known to be unreachable, a cached token that has not
+ * expired is returned (with a warning when minting failed). An expired token is never
+ * returned. Concurrent requests for the same key share one server call.
  */
 export interface JwtSvidCache {
   /** Returns a token for `spiffeId` and `audience`, minted for `entryId` when needed. Throws when no valid token can be had. */
@@ -37,6 +53,16 @@ export interface JwtSvidCache {
    */
   removeSignedBy(keyIds: readonly string[]): number;
   size(): number;
+  /** Returns the cached tokens, least recently used first. */
+  snapshot(): CachedJwtSvid[];
+  /**
+   * Adds tokens from the runtime cache file (already checked) in the given order, skipping
+   * expired ones; the size limit applies. Returns how many were added. Change listeners
+   * are not called.
+   */
+  restore(items: readonly CachedJwtSvid[]): number;
+  /** Registers `listener` for every token stored or removed; returns a function that removes it. */
+  onChange(listener: () => void): () => void;
 }
 
 /**
@@ -66,15 +92,22 @@ export function createJwtSvidCache(options: JwtSvidCacheOptions): JwtSvidCache {
 
   // Map iteration follows insertion order, so re-inserting on every hit keeps the least
   // recently used token first.
-  const tokens = new Map<string, ServerJwtSvid>();
+  const tokens = new Map<string, CachedJwtSvid>();
   const inFlight = new Map<string, Promise<ServerJwtSvid>>();
+  const changeListeners = new Set<() => void>();
 
-  function touch(key: string, svid: ServerJwtSvid): void {
-    tokens.delete(key);
-    tokens.set(key, svid);
+  function notifyChange(): void {
+    for (const listener of [...changeListeners]) {
+      listener();
+    }
   }
 
-  function store(key: string, svid: ServerJwtSvid): void {
+  function touch(key: string, cached: CachedJwtSvid): void {
+    tokens.delete(key);
+    tokens.set(key, cached);
+  }
+
+  function store(key: string, cached: CachedJwtSvid): void {
     tokens.delete(key);
     while (tokens.size >= maxSize) {
       const oldest = tokens.keys().next();
@@ -83,22 +116,25 @@ export function createJwtSvidCache(options: JwtSvidCacheOptions): JwtSvidCache {
       }
       tokens.delete(oldest.value);
     }
-    tokens.set(key, svid);
+    tokens.set(key, cached);
+  }
+
+  function unexpired(cached: CachedJwtSvid | undefined): CachedJwtSvid | undefined {
+    return cached !== undefined && now() < cached.svid.expiresAt * 1000 ? cached : undefined;
   }
 
   async function refresh(key: string, entryId: string, spiffeId: string, audience: string[]): Promise<ServerJwtSvid> {
-    const cached = tokens.get(key);
-    const cachedValid = cached !== undefined && now() < cached.expiresAt * 1000;
+    const cachedValid = unexpired(tokens.get(key)) !== undefined;
 
     let minted: ServerJwtSvid;
     try {
       minted = await options.mint(entryId, audience, cachedValid);
     } catch (error) {
-      const current = tokens.get(key);
-      if (current !== undefined && now() < current.expiresAt * 1000) {
+      const current = unexpired(tokens.get(key));
+      if (current !== undefined) {
         logger.warn({ spiffe_id: spiffeId, entry_id: entryId, error: (error as Error).message }, "Failed to renew JWT-SVID; returning the cached token");
         touch(key, current);
-        return current;
+        return current.svid;
       }
       throw new Error(`failed to fetch JWT-SVID for ${spiffeId}: ${(error as Error).message}`, { cause: error });
     }
@@ -106,7 +142,8 @@ export function createJwtSvidCache(options: JwtSvidCacheOptions): JwtSvidCache {
     if (minted.spiffeId !== "" && minted.spiffeId !== spiffeId) {
       throw new Error(`failed to fetch JWT-SVID for ${spiffeId}: the server returned a token for ${minted.spiffeId}`);
     }
-    store(key, minted);
+    store(key, { spiffeId, audience, svid: minted });
+    notifyChange();
     return minted;
   }
 
@@ -115,9 +152,16 @@ export function createJwtSvidCache(options: JwtSvidCacheOptions): JwtSvidCache {
       const key = jwtSvidCacheKey(spiffeId, audience);
 
       const cached = tokens.get(key);
-      if (cached !== undefined && !expiresSoon(cached, now(), random)) {
+      if (cached !== undefined && !expiresSoon(cached.svid, now(), random)) {
         touch(key, cached);
-        return Promise.resolve(cached);
+        return Promise.resolve(cached.svid);
+      }
+
+      const stillValid = unexpired(cached);
+      if (stillValid !== undefined && options.serverUnreachable?.() === true) {
+        logger.debug({ spiffe_id: spiffeId, entry_id: entryId }, "Server unreachable; returning the cached JWT-SVID without renewing it");
+        touch(key, stillValid);
+        return Promise.resolve(stillValid.svid);
       }
 
       const running = inFlight.get(key);
@@ -138,17 +182,43 @@ export function createJwtSvidCache(options: JwtSvidCacheOptions): JwtSvidCache {
 
       const tainted = new Set(keyIds);
       let removed = 0;
-      for (const [key, svid] of [...tokens]) {
-        if (tainted.has(tokenKeyId(svid.token) ?? "")) {
+      for (const [key, cached] of [...tokens]) {
+        if (tainted.has(tokenKeyId(cached.svid.token) ?? "")) {
           tokens.delete(key);
           removed++;
         }
+      }
+      if (removed > 0) {
+        notifyChange();
       }
       return removed;
     },
 
     size() {
       return tokens.size;
+    },
+
+    snapshot() {
+      return [...tokens.values()];
+    },
+
+    restore(items) {
+      let added = 0;
+      for (const item of items) {
+        if (unexpired(item) === undefined) {
+          continue;
+        }
+        store(jwtSvidCacheKey(item.spiffeId, item.audience), { spiffeId: item.spiffeId, audience: [...item.audience], svid: item.svid });
+        added++;
+      }
+      return added;
+    },
+
+    onChange(listener) {
+      changeListeners.add(listener);
+      return () => {
+        changeListeners.delete(listener);
+      };
     },
   };
 }

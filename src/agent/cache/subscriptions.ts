@@ -11,6 +11,8 @@ export interface CacheView {
   svids: ReadonlyMap<string, CachedX509Svid>;
   /** DER roots keyed by bare trust domain name, the agent's own included. */
   bundles: ReadonlyMap<string, Buffer[]>;
+  /** Clock in milliseconds; an SVID whose notAfter is at or before it is never handed out. */
+  now: () => number;
 }
 
 /**
@@ -38,15 +40,26 @@ export function compareEntryIds(a: { id: string }, b: { id: string }): number {
   return a.id < b.id ? -1 : 1;
 }
 
-/** Tells whether every entry in `entries` has an SVID in the cache. */
+/**
+ * Returns the SVID of `entryId` when the cache contains one that has not expired. An expired
+ * SVID (one the server could not renew in time) counts as missing, so it is never served.
+ */
+export function usableSvid(view: CacheView, entryId: string, nowMs: number = view.now()): CachedX509Svid | undefined {
+  const svid = view.svids.get(entryId);
+  return svid !== undefined && svid.notAfterMs > nowMs ? svid : undefined;
+}
+
+/** Tells whether every entry in `entries` has an SVID in the cache that has not expired. */
 export function allMinted(view: CacheView, entries: readonly CachedEntry[]): boolean {
-  return entries.every((entry) => view.svids.has(entry.id));
+  const nowMs = view.now();
+  return entries.every((entry) => usableSvid(view, entry.id, nowMs) !== undefined);
 }
 
 /**
- * Builds the Workload API view of `entries`: the minted SVIDs in entry ID order, the own
- * trust domain's roots, and the bundles of every trust domain those entries federate with
- * (skipping ones the agent has no bundle for). Also returns its fingerprint.
+ * Builds the Workload API view of `entries` and its fingerprint. The view has the minted
+ * SVIDs that have not expired, in entry ID order, and the own trust domain's roots. It
+ * also has the bundles of every trust domain those entries federate with, except the ones
+ * the agent has no bundle for.
  */
 export function buildWorkloadUpdate(
   view: CacheView,
@@ -56,9 +69,10 @@ export function buildWorkloadUpdate(
   const fingerprint: unknown[] = [bundle];
   const svids: WorkloadX509Svid[] = [];
   const federatedBundles = new Map<string, Buffer[]>();
+  const nowMs = view.now();
 
   for (const entry of entries) {
-    const svid = view.svids.get(entry.id);
+    const svid = usableSvid(view, entry.id, nowMs);
     if (svid === undefined) {
       continue;
     }

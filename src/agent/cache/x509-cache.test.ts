@@ -27,8 +27,9 @@ function byId(...entries: CachedEntry[]): Map<string, CachedEntry> {
   return new Map(entries.map((e) => [e.id, e]));
 }
 
-function newCache(maxSvids?: number) {
-  return createX509Cache({ trustDomain: "example.org", bundle: [ROOT], logger, maxSvids });
+// A fixed clock at the epoch, so the SVIDs above (valid for 100 hours from the epoch) count as unexpired.
+function newCache(maxSvids?: number, now: () => number = () => 0) {
+  return createX509Cache({ trustDomain: "example.org", bundle: [ROOT], logger, maxSvids, now });
 }
 
 const ownBundles = new Map([["example.org", [ROOT]]]);
@@ -283,5 +284,136 @@ describe("X509Cache size limit", () => {
 
     expect(cache.svidCount()).toBe(1);
     expect(cache.pendingMints(0)).toEqual([]);
+  });
+});
+
+describe("X509Cache expiry", () => {
+  it("never hands out an expired SVID", async () => {
+    let nowMs = 0;
+    const cache = newCache(undefined, () => nowMs);
+    const a = entry("a", ["unix:uid:1000"]);
+    cache.update(byId(a), ownBundles);
+    cache.storeSvids(new Map([["a", svidFor(a, 0, HOUR)]]));
+
+    nowMs = HOUR;
+    let resolved: WorkloadX509Update | undefined;
+    void cache.subscribe(workload).ready().then((update) => (resolved = update));
+    await Promise.resolve();
+
+    expect(resolved).toBeUndefined();
+    expect(cache.usableSvidCount()).toBe(0);
+    expect(cache.pendingMints(nowMs, () => 0.5).map((p) => p.reason)).toEqual(["expiring"]);
+  });
+
+  it("sends subscribers an update without the SVID once it expires", async () => {
+    const cache = createX509Cache({ trustDomain: "example.org", bundle: [ROOT], logger });
+    const a = entry("a", ["unix:uid:1000"]);
+    const b = entry("b", ["unix:uid:1000"]);
+    cache.update(byId(a, b), ownBundles);
+    const start = Date.now();
+    cache.storeSvids(
+      new Map([
+        ["a", svidFor(a, start - HOUR, start + 150)],
+        ["b", svidFor(b, start - HOUR, start + HOUR)],
+      ]),
+    );
+    const subscription = cache.subscribe(workload);
+    const first = await subscription.ready();
+    const updates: WorkloadX509Update[] = [];
+    subscription.onUpdate((update) => updates.push(update));
+
+    await vi.waitFor(() => expect(updates).toHaveLength(1), { timeout: 5_000 });
+
+    expect(first.svids.map((s) => s.entryId)).toEqual(["a", "b"]);
+    expect(updates[0]?.svids.map((s) => s.entryId)).toEqual(["b"]);
+    expect(cache.svidCount()).toBe(1);
+    cache.close();
+  });
+
+  it("sends an update without identities when the last SVID expires", async () => {
+    const cache = createX509Cache({ trustDomain: "example.org", bundle: [ROOT], logger });
+    const a = entry("a", ["unix:uid:1000"]);
+    cache.update(byId(a), ownBundles);
+    cache.storeSvids(new Map([["a", svidFor(a, Date.now() - HOUR, Date.now() + 100)]]));
+    const subscription = cache.subscribe(workload);
+    await subscription.ready();
+    const changed = vi.fn();
+    cache.onChange(changed);
+    const updates: WorkloadX509Update[] = [];
+    subscription.onUpdate((update) => updates.push(update));
+
+    await vi.waitFor(() => expect(updates).toHaveLength(1), { timeout: 5_000 });
+
+    expect(updates[0]?.svids).toEqual([]);
+    expect(changed).toHaveBeenCalledTimes(1);
+    cache.close();
+  });
+});
+
+describe("X509Cache snapshot and restore", () => {
+  it("restores entries, SVIDs and federated bundles", async () => {
+    const source = newCache();
+    const a = entry("a", ["unix:uid:1000"], { federatesWith: ["partner.org"] });
+    const partner = [Buffer.from("partner-root")];
+    source.update(byId(a), new Map([["example.org", [ROOT]], ["partner.org", partner]]));
+    source.storeSvids(new Map([["a", svidFor(a)]]));
+
+    const target = newCache();
+    const bundleChanged = vi.fn();
+    target.onBundleUpdate(bundleChanged);
+    const counts = target.restore(source.snapshot());
+
+    expect(counts).toEqual({ entries: 1, svids: 1 });
+    expect(bundleChanged).toHaveBeenCalledTimes(1);
+    const update = await target.subscribe(workload).ready();
+    expect(update.svids.map((s) => s.entryId)).toEqual(["a"]);
+    expect(update.federatedBundles.get("partner.org")).toEqual(partner);
+    expect(target.pendingMints(HOUR, () => 0.5)).toEqual([]);
+  });
+
+  it("keeps its own bundle on restore", () => {
+    const cache = newCache();
+
+    cache.restore({ entries: [], svids: new Map(), bundles: new Map([["example.org", [Buffer.from("other-root")]]]) });
+
+    expect(cache.bundle()).toEqual([ROOT]);
+  });
+
+  it("skips SVIDs without a matching entry and re-mints outdated ones", () => {
+    const cache = newCache();
+    const a = entry("a", ["x:1"], { revisionNumber: 2 });
+    const b = entry("b", ["x:2"]);
+    const orphan = entry("orphan", ["x:3"]);
+
+    const counts = cache.restore({
+      entries: [a, b],
+      svids: new Map([
+        ["a", { ...svidFor(a), entryRevision: 1 }],
+        ["b", { ...svidFor(b), spiffeId: "spiffe://example.org/renamed" }],
+        ["orphan", svidFor(orphan)],
+      ]),
+      bundles: ownBundles,
+    });
+
+    expect(counts).toEqual({ entries: 2, svids: 1 });
+    expect(cache.pendingMints(HOUR, () => 0.5).map((p) => [p.entry.id, p.reason])).toEqual([
+      ["a", "entry_changed"],
+      ["b", "missing"],
+    ]);
+  });
+
+  it("reports changes to listeners", () => {
+    const cache = newCache();
+    const changed = vi.fn();
+    const remove = cache.onChange(changed);
+    const a = entry("a", ["x:1"]);
+
+    cache.update(byId(a), ownBundles);
+    cache.update(byId(a), ownBundles);
+    cache.storeSvids(new Map([["a", svidFor(a)]]));
+    remove();
+    cache.storeSvids(new Map([["a", svidFor(a)]]));
+
+    expect(changed).toHaveBeenCalledTimes(2);
   });
 });

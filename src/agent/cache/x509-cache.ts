@@ -2,7 +2,7 @@ import type { Logger } from "../../common/log.js";
 import type { Selector } from "../../spiffe/selector.js";
 import type { IdentitySource } from "../../workload-api/identity-source.js";
 import { shouldRotateX509 } from "../manager/rotation.js";
-import type { CachedEntry, CachedX509Svid, PendingMint } from "./cache-types.js";
+import type { CachedEntry, CachedX509Svid, PendingMint, X509CacheSnapshot } from "./cache-types.js";
 import { entryFieldsEqual, sameDerList } from "./compare.js";
 import type { Subscriber } from "./subscriber.js";
 import { createSubscriber } from "./subscriber.js";
@@ -11,6 +11,9 @@ import { compareEntryIds, matchingEntries } from "./subscriptions.js";
 
 /** Default soft limit on cached workload SVIDs (`x509_svid_cache_max_size`), as in SPIRE. */
 export const DEFAULT_X509_SVID_CACHE_MAX_SIZE = 1000;
+
+/** Maximum delay setTimeout accepts (about 24.8 days); a longer wait is split into several. */
+const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
 
 /** Settings for {@link createX509Cache}. */
 export interface X509CacheOptions {
@@ -21,7 +24,7 @@ export interface X509CacheOptions {
   /** Soft limit on SVIDs kept for entries that no workload is subscribed to. */
   maxSvids?: number;
   logger: Logger;
-  /** Clock in milliseconds, for the last-access times used by eviction. */
+  /** Clock in milliseconds, for expiry checks and the last-access times used by eviction. */
   now?: () => number;
 }
 
@@ -58,8 +61,27 @@ export interface X509Cache extends IdentitySource {
   /** Current entries keyed by ID; do not mutate. */
   entries(): ReadonlyMap<string, CachedEntry>;
   svidCount(): number;
+  /** Counts the SVIDs that have not expired at `nowMs` (default: now). */
+  usableSvidCount(nowMs?: number): number;
   /** DER roots of the agent's own trust domain. */
   bundle(): Buffer[];
+  /**
+   * Registers `listener` for every change of entries, SVIDs or bundles (the runtime cache
+   * file is rewritten after one). Returns a function that removes it.
+   */
+  onChange(listener: () => void): () => void;
+  /** Returns a copy of the entries, SVIDs and bundles; the objects in it are shared, not cloned. */
+  snapshot(): X509CacheSnapshot;
+  /**
+   * Replaces the entries, SVIDs and federated bundles with `snapshot` (from the runtime
+   * cache file, already checked), before the first sync. The own trust domain's bundle is
+   * kept, because it comes from data_dir. An SVID whose entry is missing or names another
+   * SPIFFE ID is skipped; one minted for an older revision of its entry is re-minted.
+   * Returns what was restored. Change listeners are not called.
+   */
+  restore(snapshot: X509CacheSnapshot): { entries: number; svids: number };
+  /** Stops the timer that removes SVIDs when they expire. */
+  close(): void;
 }
 
 /** Creates an empty cache holding only the bootstrap bundle. */
@@ -77,13 +99,63 @@ export function createX509Cache(options: X509CacheOptions): X509Cache {
   const subscribers = new Set<Subscriber>();
   const bundleListeners = new Set<() => void>();
   const mintListeners = new Set<() => void>();
+  const changeListeners = new Set<() => void>();
+  let expiryTimer: NodeJS.Timeout | undefined;
 
-  const view: CacheView = { trustDomain: options.trustDomain, entries, svids, bundles };
+  const view: CacheView = { trustDomain: options.trustDomain, entries, svids, bundles, now };
 
   function refreshSubscribers(): void {
     for (const subscriber of [...subscribers]) {
       subscriber.refresh();
     }
+  }
+
+  function notifyChange(): void {
+    for (const listener of [...changeListeners]) {
+      listener();
+    }
+  }
+
+  // Subscribers hear about an expiry only through a refresh, and while the server is
+  // unreachable nothing else refreshes them, so a timer does it at the earliest expiry.
+  function scheduleExpirySweep(): void {
+    clearTimeout(expiryTimer);
+    expiryTimer = undefined;
+
+    let earliestMs = Number.POSITIVE_INFINITY;
+    for (const svid of svids.values()) {
+      earliestMs = Math.min(earliestMs, svid.notAfterMs);
+    }
+    if (earliestMs === Number.POSITIVE_INFINITY) {
+      return;
+    }
+
+    const delayMs = Math.min(Math.max(0, earliestMs - now()), MAX_TIMER_DELAY_MS);
+    expiryTimer = setTimeout(removeExpiredSvids, delayMs);
+    expiryTimer.unref();
+  }
+
+  function removeExpiredSvids(): void {
+    const nowMs = now();
+    let removed = 0;
+    for (const [id, svid] of [...svids]) {
+      if (svid.notAfterMs > nowMs) {
+        continue;
+      }
+      svids.delete(id);
+      outdated.delete(id);
+      removed++;
+      logger.warn(
+        { entry_id: id, spiffe_id: svid.spiffeId, expired_at: new Date(svid.notAfterMs).toISOString() },
+        "X.509-SVID expired before it could be renewed; removed it from the cache",
+      );
+    }
+
+    if (removed > 0) {
+      refreshSubscribers();
+      notifyChange();
+    }
+    scheduleExpirySweep();
   }
 
   function requestMint(): void {
@@ -190,22 +262,32 @@ export function createX509Cache(options: X509CacheOptions): X509Cache {
     }
   }
 
+  function notifyBundleListeners(): void {
+    for (const listener of [...bundleListeners]) {
+      listener();
+    }
+  }
+
   return {
     update(nextEntries, nextBundles) {
+      const svidsBefore = svids.size;
       const bundleChanged = updateBundles(nextBundles);
       const stats = updateEntries(nextEntries);
       evictUnused();
+      scheduleExpirySweep();
 
       refreshSubscribers();
       if (bundleChanged) {
-        for (const listener of [...bundleListeners]) {
-          listener();
-        }
+        notifyBundleListeners();
+      }
+      if (bundleChanged || stats.added + stats.changed + stats.removed > 0 || svids.size !== svidsBefore) {
+        notifyChange();
       }
       return { ...stats, bundleChanged };
     },
 
     storeSvids(minted) {
+      let stored = 0;
       for (const [id, svid] of minted) {
         const entry = entries.get(id);
         if (entry === undefined) {
@@ -218,11 +300,16 @@ export function createX509Cache(options: X509CacheOptions): X509Cache {
         }
 
         svids.set(id, svid);
+        stored++;
         if (svid.entryRevision === entry.revisionNumber) {
           outdated.delete(id);
         }
       }
+      scheduleExpirySweep();
       refreshSubscribers();
+      if (stored > 0) {
+        notifyChange();
+      }
     },
 
     pendingMints(nowMs, random = Math.random) {
@@ -264,8 +351,64 @@ export function createX509Cache(options: X509CacheOptions): X509Cache {
       return svids.size;
     },
 
+    usableSvidCount(nowMs = now()) {
+      let count = 0;
+      for (const svid of svids.values()) {
+        if (svid.notAfterMs > nowMs) {
+          count++;
+        }
+      }
+      return count;
+    },
+
     bundle() {
       return bundles.get(options.trustDomain) ?? [];
+    },
+
+    onChange(listener) {
+      changeListeners.add(listener);
+      return () => {
+        changeListeners.delete(listener);
+      };
+    },
+
+    snapshot() {
+      return { entries: [...entries.values()], svids: new Map(svids), bundles: new Map(bundles) };
+    },
+
+    restore(snapshot) {
+      entries.clear();
+      svids.clear();
+      outdated.clear();
+      for (const entry of snapshot.entries) {
+        entries.set(entry.id, entry);
+      }
+
+      for (const [id, svid] of snapshot.svids) {
+        const entry = entries.get(id);
+        if (entry === undefined || entry.spiffeId !== svid.spiffeId) {
+          continue;
+        }
+        svids.set(id, svid);
+        if (svid.entryRevision !== entry.revisionNumber) {
+          outdated.add(id);
+        }
+      }
+
+      const ownBundle = bundles.get(options.trustDomain) ?? [];
+      const bundleChanged = updateBundles(new Map([...snapshot.bundles, [options.trustDomain, ownBundle]]));
+
+      scheduleExpirySweep();
+      refreshSubscribers();
+      if (bundleChanged) {
+        notifyBundleListeners();
+      }
+      return { entries: entries.size, svids: svids.size };
+    },
+
+    close() {
+      clearTimeout(expiryTimer);
+      expiryTimer = undefined;
     },
 
     subscribe(selectors: Selector[]) {
