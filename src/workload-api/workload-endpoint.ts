@@ -5,6 +5,7 @@ import { healthService, workloadApiService } from "../proto/index.js";
 import type { WorkloadApiHandlers } from "../proto/index.js";
 import { listenWorkloadSocket } from "./caller-listener.js";
 import { createHealthHandlers, identitySourceIsReady } from "./health-service.js";
+import type { NamedHealthCheck } from "./health-service.js";
 import type { IdentitySource } from "./identity-source.js";
 import { serveJwtBundles } from "./jwt-bundle-stream.js";
 import type { JwtMethodContext } from "./jwt-method-context.js";
@@ -32,6 +33,8 @@ export interface WorkloadEndpointOptions {
   allowedForeignJwtClaims?: string[];
   /** Health check result; default: the identity source has a bundle for its own trust domain. */
   isReady?: () => boolean;
+  /** Health checks reported under their service names, e.g. SERVER_HEALTH_SERVICE. */
+  healthChecks?: ReadonlyMap<string, NamedHealthCheck>;
 }
 
 /** A running Workload API endpoint. */
@@ -65,7 +68,7 @@ export async function startWorkloadEndpoint(options: WorkloadEndpointOptions): P
 
   const server = new Server();
   server.addService(workloadApiService, createWorkloadApiHandlers(context, jwtContext));
-  server.addService(healthService, createHealthHandlers(isReady));
+  server.addService(healthService, createHealthHandlers(isReady, options.healthChecks));
 
   const socket = await listenWorkloadSocket(server, { socketPath: options.socketPath, logger });
 
