@@ -19,7 +19,8 @@ import { createX509Cache } from "./cache/x509-cache.js";
 import type { ServerEndpoint } from "./client/dial.js";
 import { createServerClient } from "./client/server-client.js";
 import type { AgentConfig } from "./config/agent-config.js";
-import { AgentRejectedError } from "./manager/agent-rejected.js";
+import { AgentRejectedError, explainRejection } from "./manager/agent-rejected.js";
+import { createReattestor } from "./manager/agent-rotation.js";
 import type { Manager } from "./manager/manager.js";
 import { createManager } from "./manager/manager.js";
 import { removeAgentState } from "./storage/agent-state.js";
@@ -88,6 +89,7 @@ export async function runAgent(config: AgentConfig, logger: Logger, signal: Abor
     syncIntervalMs: config.syncIntervalMs,
     agentSvid,
     keyManager,
+    reattest: createReattestor({ endpoint, keyManager, nodeAttestor, logger: logger.child({ subsystem: "attestor" }) }),
     cache,
     jwtBundles,
     jwtSvids,
@@ -113,9 +115,12 @@ export async function runAgent(config: AgentConfig, logger: Logger, signal: Abor
     await manager.run(signal);
   } catch (error) {
     if (error instanceof AgentRejectedError) {
-      const message = error.reason === "AGENT_BANNED" ? "Agent is banned: removing SVID and shutting down" : "The server rejected the agent: removing SVID and shutting down";
-      logger.error({ reason: error.reason, spiffe_id: manager.agentSvid().spiffeId }, message);
+      const spiffeId = manager.agentSvid().spiffeId;
+      const explained = explainRejection(error, { spiffeId, nodeAttestor: nodeAttestor.name });
+      const failure = error.reattestationFailure === undefined ? {} : { error: error.reattestationFailure.message };
+      logger.error({ reason: error.reason, spiffe_id: spiffeId, ...failure }, explained.logMessage);
       removeAgentState(dataDir);
+      throw new AgentRejectedError(error.reason, { message: explained.exitMessage, reattestationFailure: error.reattestationFailure, cause: error });
     }
     throw error;
   } finally {

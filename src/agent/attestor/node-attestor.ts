@@ -30,6 +30,8 @@ export interface AttestNodeOptions {
   insecureBootstrap: boolean;
   keyManager: KeyManager;
   nodeAttestor: NodeAttestor;
+  /** KeyManager slot for the new agent key; the first slot when unset. Reattestation uses the slot the current key does not. */
+  keySlot?: string;
   logger: Logger;
   signal?: AbortSignal;
 }
@@ -37,10 +39,10 @@ export interface AttestNodeOptions {
 /**
  * Attests the node to the server once and returns the new agent identity.
  *
- * The agent generates a new EC P-256 key in the first key slot and sends AttestAgent over
- * TLS without a client certificate: attestation data plus a CSR without SAN, because the
- * server chooses the agent ID. The server must verify against the bootstrap bundle (or,
- * with insecure bootstrap, be the pinned certificate checked by
+ * The agent generates a new EC P-256 key in `keySlot` (the first slot by default) and
+ * sends AttestAgent over TLS without a client certificate: attestation data plus a CSR
+ * without SAN, because the server chooses the agent ID. The server must verify against
+ * the bootstrap bundle (or, with insecure bootstrap, be the pinned certificate checked by
  * {@link fetchServerCertificateInsecurely}) and present `spiffe://<td>/spire/server`.
  * GetBundle on the same connection then gives the trust bundle the agent adopts, and the
  * new SVID must verify against it.
@@ -62,7 +64,7 @@ export async function attestNode(options: AttestNodeOptions): Promise<AgentSvidS
   const bundleClient = new BundleClient(target, credentials, { channelOverride: channel });
 
   try {
-    const key = await options.keyManager.generateKey(AGENT_KEY_SLOTS[0]);
+    const key = await options.keyManager.generateKey(options.keySlot ?? AGENT_KEY_SLOTS[0]);
     const csr = createCsr(key.privateKeyPkcs8);
 
     let result: agentv1.AttestAgentResponseResult__Output;

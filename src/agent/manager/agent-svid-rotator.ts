@@ -7,6 +7,7 @@ import { errorLogFields } from "../client/rpc-failure.js";
 import type { ServerClient } from "../client/server-client.js";
 import { asAgentRejection } from "./agent-rejected.js";
 import { renewAgentSvid } from "./agent-rotation.js";
+import type { Reattest } from "./agent-rotation.js";
 import { shouldRotateX509 } from "./rotation.js";
 
 /** How often the agent SVID is checked for renewal, as in SPIRE. */
@@ -22,19 +23,30 @@ export interface AgentSvidRotatorOptions {
   bundle: () => Buffer[];
   /** Called with every new agent SVID, before the next check; stores it and drops the client's channel. */
   onRotated: (state: AgentSvidState) => void;
+  /**
+   * Node attestation for a running agent. When set, an agent whose state is reattestable
+   * rotates its SVID by attesting again instead of calling RenewAgent, as SPIRE's does.
+   */
+  reattest?: Reattest;
   logger: Logger;
 }
 
-/** Keeps the agent's own SVID fresh: renews it at its jittered half-life. */
+/** Keeps the agent's own SVID fresh: renews it, or attests again, at its jittered half-life. */
 export interface AgentSvidRotator {
   /** The agent's current identity. */
   current(): AgentSvidState;
   /**
-   * Checks the SVID every 5 s and renews it when due, until `signal` aborts. Rejects with
+   * Checks the SVID every 5 s and rotates it when due, until `signal` aborts. Rejects with
    * an AgentRejectedError when the server rejects the agent, or with an Error when the
-   * SVID expires because it could not be renewed.
+   * SVID expires because it could not be rotated.
    */
   run(signal: AbortSignal): Promise<void>;
+  /**
+   * Attests the node again now and adopts the new SVID. `trigger` goes to the log (the
+   * server's reason, or "rotation"). Throws when the state is not reattestable, no node
+   * attestation was given, or attestation fails. Call it only while run() is not running.
+   */
+  reattest(trigger: string): Promise<void>;
 }
 
 /** Creates a rotator for `options.initial`; nothing runs until run(). */
@@ -42,14 +54,32 @@ export function createAgentSvidRotator(options: AgentSvidRotatorOptions): AgentS
   const { logger } = options;
   let state = options.initial;
 
+  const rotatesByAttestation = (): boolean => state.reattestable && options.reattest !== undefined;
+
   async function renew(): Promise<void> {
     state = await renewAgentSvid(state, options.client, options.keyManager, options.trustDomain, options.bundle(), logger);
     options.onRotated(state);
     logger.info({ spiffe_id: state.spiffeId, expires_at: new Date(state.notAfterMs).toISOString() }, "Agent SVID renewed");
   }
 
+  async function reattest(trigger: string): Promise<void> {
+    if (options.reattest === undefined || !state.reattestable) {
+      throw new Error(`the agent cannot attest again: its node attestation (${state.spiffeId}) is not reattestable`);
+    }
+
+    const previous = state.spiffeId;
+    logger.info({ spiffe_id: previous, trigger }, "Attesting the agent again");
+    state = await options.reattest(state, options.bundle());
+    options.onRotated(state);
+    logger.info(
+      { spiffe_id: state.spiffeId, previous_spiffe_id: previous, trigger, key_id: state.key.id, expires_at: new Date(state.notAfterMs).toISOString() },
+      "Agent reattested",
+    );
+  }
+
   return {
     current: () => state,
+    reattest,
 
     async run(signal) {
       const backoff = createBackoff({ initialMs: AGENT_SVID_CHECK_INTERVAL_MS, maxMs: 120_000, multiplier: 1.5 });
@@ -62,7 +92,11 @@ export function createAgentSvidRotator(options: AgentSvidRotatorOptions): AgentS
         }
 
         try {
-          await renew();
+          if (rotatesByAttestation()) {
+            await reattest("rotation");
+          } else {
+            await renew();
+          }
           backoff.reset();
           delayMs = AGENT_SVID_CHECK_INTERVAL_MS;
         } catch (error) {
@@ -71,10 +105,11 @@ export function createAgentSvidRotator(options: AgentSvidRotatorOptions): AgentS
             throw rejection;
           }
           if (Date.now() >= state.notAfterMs) {
-            throw new Error(`the agent SVID has expired and could not be renewed: ${(error as Error).message}`, { cause: error });
+            throw new Error(`the agent SVID has expired and could not be rotated: ${(error as Error).message}`, { cause: error });
           }
           delayMs = backoff.next();
-          logger.error({ ...errorLogFields(error), retry_interval: formatDuration(delayMs) }, "Failed to renew the agent SVID; retrying");
+          const what = rotatesByAttestation() ? "Failed to attest the agent again to rotate its SVID; retrying" : "Failed to renew the agent SVID; retrying";
+          logger.error({ ...errorLogFields(error), retry_interval: formatDuration(delayMs) }, what);
         }
       }
     },

@@ -9,7 +9,8 @@ import type { X509Cache } from "../cache/x509-cache.js";
 import { errorLogFields } from "../client/rpc-failure.js";
 import type { ServerClient } from "../client/server-client.js";
 import { writeAgentState } from "../storage/agent-state.js";
-import { asAgentRejection } from "./agent-rejected.js";
+import { AgentRejectedError, allowsReattestation, asAgentRejection } from "./agent-rejected.js";
+import type { Reattest } from "./agent-rotation.js";
 import { createAgentSvidRotator } from "./agent-svid-rotator.js";
 import { createSvidMinter } from "./svid-minter.js";
 import { synchronize } from "./sync.js";
@@ -30,6 +31,12 @@ export interface ManagerOptions {
   /** Cached JWT-SVIDs; tokens signed with a tainted key are dropped after each sync. */
   jwtSvids?: JwtSvidCache;
   client: ServerClient;
+  /**
+   * Node attestation for a running agent. With it, a reattestable agent rotates its SVID by
+   * attesting again and recovers in place when the server rejects it. Without it, any
+   * rejection ends run().
+   */
+  reattest?: Reattest;
   logger: Logger;
 }
 
@@ -42,9 +49,12 @@ export interface Manager {
   /** Runs the first sync and mint, retrying for up to a minute. Throws when the server stays unreachable or rejects the agent. */
   initialize(signal: AbortSignal): Promise<void>;
   /**
-   * Runs the sync, mint and renewal loops until `signal` aborts (then resolves). Rejects
-   * with an AgentRejectedError when the server rejects the agent, or when the agent SVID
-   * expires because it could not be renewed.
+   * Runs the sync, mint and rotation loops until `signal` aborts (then resolves). When the
+   * server rejects a reattestable agent for any reason but a ban, the loops stop, the agent
+   * attests again in place (workloads keep the cached SVIDs meanwhile) and the loops start
+   * over. Rejects with an AgentRejectedError when the server rejects the agent and it
+   * cannot attest again, or with an Error when the agent SVID expires because it could not
+   * be rotated.
    */
   run(signal: AbortSignal): Promise<void>;
   /** The agent's current identity. */
@@ -69,6 +79,7 @@ export function createManager(options: ManagerOptions): Manager {
       storeState();
       client.release();
     },
+    reattest: options.reattest,
     logger,
   });
   const minter = createSvidMinter({ client, cache, logger, onRejected: (rejection) => fatal?.(rejection) });
@@ -124,6 +135,57 @@ export function createManager(options: ManagerOptions): Manager {
     }
   }
 
+  /**
+   * Runs the sync and rotation loops until `signal` aborts or one of them, or a minting
+   * pass, fails. Waits for both loops to end before it returns or throws the first failure,
+   * so nothing uses the old SVID once it settles.
+   */
+  async function runLoops(signal: AbortSignal): Promise<void> {
+    const stop = new AbortController();
+    const onAbort = (): void => stop.abort();
+    signal.addEventListener("abort", onAbort, { once: true });
+
+    let failure: Error | undefined;
+    const fail = (error: Error): void => {
+      failure ??= error;
+      stop.abort();
+    };
+    fatal = fail;
+
+    try {
+      await Promise.all([syncLoop(stop.signal).catch(fail), rotator.run(stop.signal).catch(fail)]);
+    } finally {
+      fatal = undefined;
+      signal.removeEventListener("abort", onAbort);
+    }
+    if (failure !== undefined) {
+      throw failure;
+    }
+  }
+
+  /**
+   * Attests the agent again after the server rejected it, as SPIRE's agent does for every
+   * reason but a ban. Throws an AgentRejectedError when the agent is banned, cannot attest
+   * again (join_token), or the attempt fails.
+   */
+  async function attestAgainAfter(rejection: AgentRejectedError): Promise<void> {
+    const current = rotator.current();
+    if (!allowsReattestation(rejection.reason) || !current.reattestable || options.reattest === undefined) {
+      throw rejection;
+    }
+
+    logger.warn({ ...errorLogFields(rejection.cause ?? rejection), reason: rejection.reason, spiffe_id: current.spiffeId }, "Agent needs to attest again; attesting again");
+    try {
+      await rotator.reattest(rejection.reason);
+    } catch (error) {
+      throw new AgentRejectedError(rejection.reason, {
+        message: `the server rejected the agent (${rejection.reason}) and attesting again failed: ${(error as Error).message}`,
+        reattestationFailure: error as Error,
+        cause: error,
+      });
+    }
+  }
+
   cache.onMintNeeded(() => {
     void minter.request();
   });
@@ -158,25 +220,20 @@ export function createManager(options: ManagerOptions): Manager {
     },
 
     async run(signal) {
-      const stop = new AbortController();
-      const onAbort = (): void => stop.abort();
-      signal.addEventListener("abort", onAbort, { once: true });
-
       try {
-        await new Promise<void>((resolve, reject) => {
-          fatal = (error) => {
-            stop.abort();
-            reject(error);
-          };
-          Promise.all([syncLoop(stop.signal), rotator.run(stop.signal)]).then(
-            () => resolve(),
-            (error: Error) => fatal?.(error),
-          );
-        });
+        for (;;) {
+          try {
+            await runLoops(signal);
+            return;
+          } catch (error) {
+            const rejection = asAgentRejection(error);
+            if (rejection === undefined || signal.aborted) {
+              throw error;
+            }
+            await attestAgainAfter(rejection);
+          }
+        }
       } finally {
-        fatal = undefined;
-        stop.abort();
-        signal.removeEventListener("abort", onAbort);
         await minter.stop();
       }
     },
