@@ -57,10 +57,17 @@ async function attest(leaf: OpensslCredential, options: { config?: X509popServer
   return server.attest(data.payload, (challenge) => agent.respondToChallenge(challenge));
 }
 
-async function attestError(leaf: OpensslCredential, options: Parameters<typeof attest>[1] = {}): Promise<NodeAttestationError> {
-  const error = await attest(leaf, options).catch((caught: unknown) => caught);
+async function failureOf(attempt: Promise<unknown>): Promise<NodeAttestationError> {
+  const error = await attempt.then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
   expect(error).toBeInstanceOf(NodeAttestationError);
   return error as NodeAttestationError;
+}
+
+function attestError(leaf: OpensslCredential, options: Parameters<typeof attest>[1] = {}): Promise<NodeAttestationError> {
+  return failureOf(attest(leaf, options));
 }
 
 function leafNamed(name: string, options: LeafOptions = {}, issuer: OpensslCredential = root): OpensslCredential {
@@ -150,9 +157,7 @@ describe("x509pop server attestor", () => {
     const server = createX509popServerAttestor(serverConfig(), TRUST_DOMAIN);
     const thiefKey = createPrivateKey(readFileSync(thief.keyPath));
 
-    const error = await server
-      .attest(encodeAttestationData([leaf.der]), async (challenge) => respondToChallenge(thiefKey, challenge))
-      .catch((caught: unknown) => caught as NodeAttestationError);
+    const error = await failureOf(server.attest(encodeAttestationData([leaf.der]), async (challenge) => respondToChallenge(thiefKey, challenge)));
 
     expect(error.code).toBe(status.PERMISSION_DENIED);
     expect(error.message).toBe("x509pop: challenge response verification failed: ECDSA signature verify failed");
@@ -168,9 +173,7 @@ describe("x509pop server attestor", () => {
       return recorded;
     });
 
-    const error = await server
-      .attest(encodeAttestationData([leaf.der]), async () => recorded as Buffer)
-      .catch((caught: unknown) => caught as NodeAttestationError);
+    const error = await failureOf(server.attest(encodeAttestationData([leaf.der]), async () => recorded as Buffer));
 
     expect(error.code).toBe(status.PERMISSION_DENIED);
     expect(error.message).toContain("ECDSA signature verify failed");
@@ -180,9 +183,7 @@ describe("x509pop server attestor", () => {
     const leaf = leafNamed("node-long-chain", {}, intermediate);
     const server = createX509popServerAttestor(serverConfig({ maxIntermediates: 1 }), TRUST_DOMAIN);
 
-    const error = await server
-      .attest(encodeAttestationData([leaf.der, intermediate.der, intermediate.der]), async () => Buffer.alloc(0))
-      .catch((caught: unknown) => caught as NodeAttestationError);
+    const error = await failureOf(server.attest(encodeAttestationData([leaf.der, intermediate.der, intermediate.der]), async () => Buffer.alloc(0)));
 
     expect(error.code).toBe(status.INVALID_ARGUMENT);
     expect(error.message).toBe("x509pop: too many intermediate certificates: got 2, max_intermediates is 1");
@@ -191,7 +192,7 @@ describe("x509pop server attestor", () => {
   it("rejects an empty payload", async () => {
     const server = createX509popServerAttestor(serverConfig(), TRUST_DOMAIN);
 
-    const error = await server.attest(Buffer.from("{}"), async () => Buffer.alloc(0)).catch((caught: unknown) => caught as NodeAttestationError);
+    const error = await failureOf(server.attest(Buffer.from("{}"), async () => Buffer.alloc(0)));
 
     expect(error.code).toBe(status.INVALID_ARGUMENT);
     expect(error.message).toBe("x509pop: no certificate to attest");
