@@ -12,6 +12,7 @@ import { writeAgentState } from "../storage/agent-state.js";
 import { AgentRejectedError, allowsReattestation, asAgentRejection } from "./agent-rejected.js";
 import type { Reattest } from "./agent-rotation.js";
 import { createAgentSvidRotator } from "./agent-svid-rotator.js";
+import type { ServerReachabilityRecorder } from "./server-reachability.js";
 import { createSvidMinter } from "./svid-minter.js";
 import { synchronize } from "./sync.js";
 
@@ -31,6 +32,8 @@ export interface ManagerOptions {
   /** Cached JWT-SVIDs; tokens signed with a tainted key are dropped after each sync. */
   jwtSvids?: JwtSvidCache;
   client: ServerClient;
+  /** Records the outcome of every sync, for health checks and the JWT-SVID cache. */
+  reachability?: ServerReachabilityRecorder;
   /**
    * Node attestation for a running agent. With it, a reattestable agent rotates its SVID by
    * attesting again and recovers in place when the server rejects it. Without it, any
@@ -40,14 +43,29 @@ export interface ManagerOptions {
   logger: Logger;
 }
 
+/** Settings of {@link Manager.initialize}. */
+export interface InitializeOptions {
+  /**
+   * Returns true while the agent can serve workloads without the server (it restored
+   * SVIDs that have not expired). While it does, and the agent SVID is valid, the first
+   * sync is retried past the one-minute limit.
+   */
+  keepRetrying?: () => boolean;
+}
+
 /**
  * Keeps the cache in step with the server and the SVIDs fresh: entry and bundle sync every
  * sync interval, minting of missing, changed and expiring workload SVIDs, and renewal of
  * the agent's own SVID at its jittered half-life.
  */
 export interface Manager {
-  /** Runs the first sync and mint, retrying for up to a minute. Throws when the server stays unreachable or rejects the agent. */
-  initialize(signal: AbortSignal): Promise<void>;
+  /**
+   * Stores the agent state, then runs the first sync and mint, retrying with capped
+   * exponential backoff and jitter for up to a minute, or longer while
+   * `options.keepRetrying` returns true. Throws when the server stays unreachable, rejects
+   * the agent, or `signal` aborts.
+   */
+  initialize(signal: AbortSignal, options?: InitializeOptions): Promise<void>;
   /**
    * Runs the sync, mint and rotation loops until `signal` aborts (then resolves). When the
    * server rejects a reattestable agent for any reason but a ban, the loops stop, the agent
@@ -122,6 +140,7 @@ export function createManager(options: ManagerOptions): Manager {
 
       try {
         await syncOnce();
+        options.reachability?.recordSuccess();
         backoff.reset();
         delayMs = jitter(interval);
       } catch (error) {
@@ -129,6 +148,7 @@ export function createManager(options: ManagerOptions): Manager {
         if (rejection !== undefined) {
           throw rejection;
         }
+        options.reachability?.recordFailure(error);
         delayMs = backoff.next();
         logger.error({ ...errorLogFields(error), retry_interval: formatDuration(delayMs) }, "Failed to sync with the server; retrying");
       }
@@ -195,26 +215,36 @@ export function createManager(options: ManagerOptions): Manager {
 
     agentSvid: () => rotator.current(),
 
-    async initialize(signal) {
+    async initialize(signal, initializeOptions = {}) {
       storeState();
       const backoff = createBackoff({ initialMs: 1_000, maxMs: 15_000, multiplier: 1.5 });
       const deadline = Date.now() + INITIAL_SYNC_RETRY_LIMIT_MS;
 
+      // Past the one-minute limit only while cached SVIDs keep workloads served, and never
+      // past the agent SVID's expiry, after which no sync can succeed.
+      const mayRetryUntil = (retryAtMs: number): boolean =>
+        retryAtMs <= deadline || (initializeOptions.keepRetrying?.() === true && retryAtMs < rotator.current().notAfterMs);
+
       for (;;) {
         try {
           await syncOnce();
+          options.reachability?.recordSuccess();
           return;
         } catch (error) {
           const rejection = asAgentRejection(error);
           if (rejection !== undefined) {
             throw rejection;
           }
+          options.reachability?.recordFailure(error);
           const delayMs = backoff.next();
-          if (signal.aborted || Date.now() + delayMs > deadline) {
+          if (signal.aborted || !mayRetryUntil(Date.now() + delayMs)) {
             throw error;
           }
           logger.warn({ ...errorLogFields(error), retry_interval: formatDuration(delayMs) }, "Initial sync with the server failed; retrying");
           await sleep(delayMs, signal);
+          if (signal.aborted) {
+            throw error;
+          }
         }
       }
     },
