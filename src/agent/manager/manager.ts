@@ -17,7 +17,7 @@ import { createSvidMinter } from "./svid-minter.js";
 import { synchronize } from "./sync.js";
 
 /** How long the first sync is retried before the agent gives up, as in SPIRE. */
-const INITIAL_SYNC_RETRY_LIMIT_MS = 60_000;
+export const INITIAL_SYNC_RETRY_LIMIT_MS = 60_000;
 
 /** Settings for {@link createManager}. */
 export interface ManagerOptions {
@@ -34,6 +34,8 @@ export interface ManagerOptions {
   client: ServerClient;
   /** Records the outcome of every sync, for health checks and the JWT-SVID cache. */
   reachability?: ServerReachabilityRecorder;
+  /** How long initialize() retries the first sync; {@link INITIAL_SYNC_RETRY_LIMIT_MS} when unset. */
+  initialSyncRetryLimitMs?: number;
   /**
    * Node attestation for a running agent. With it, a reattestable agent rotates its SVID by
    * attesting again and recovers in place when the server rejects it. Without it, any
@@ -218,7 +220,7 @@ export function createManager(options: ManagerOptions): Manager {
     async initialize(signal, initializeOptions = {}) {
       storeState();
       const backoff = createBackoff({ initialMs: 1_000, maxMs: 15_000, multiplier: 1.5 });
-      const deadline = Date.now() + INITIAL_SYNC_RETRY_LIMIT_MS;
+      const deadline = Date.now() + (options.initialSyncRetryLimitMs ?? INITIAL_SYNC_RETRY_LIMIT_MS);
 
       // Past the one-minute limit only while cached SVIDs keep workloads served, and never
       // past the agent SVID's expiry, after which no sync can succeed.
