@@ -95,11 +95,11 @@ describe("Manager.initialize", () => {
 
   it("retries past the limit while keepRetrying is true", async () => {
     const { manager, reachability } = newManager();
-    let asked = 0;
+    let keepRetryingCalls = 0;
 
-    await expect(manager.initialize(new AbortController().signal, { keepRetrying: () => ++asked <= 2 })).rejects.toThrow(/UNAVAILABLE/);
+    await expect(manager.initialize(new AbortController().signal, { keepRetrying: () => ++keepRetryingCalls <= 2 })).rejects.toThrow(/UNAVAILABLE/);
 
-    expect(asked).toBe(3);
+    expect(keepRetryingCalls).toBe(3);
     expect(reachability.state().consecutiveFailures).toBe(3);
   });
 
