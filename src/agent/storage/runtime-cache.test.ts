@@ -12,7 +12,7 @@ import type { TestAuthority, TestSvid } from "../../workload-api/test-pki.js";
 import { createTestRootAuthority, createTestSvid } from "../../workload-api/test-pki.js";
 import type { CachedEntry, CachedX509Svid } from "../cache/cache-types.js";
 import { createJwtBundleStore } from "../cache/jwt-bundle-store.js";
-import type { CachedJwtSvid } from "../cache/jwt-svid-cache.js";
+import type { CachedJwtSvid, JwtSvidMinter } from "../cache/jwt-svid-cache.js";
 import { createJwtSvidCache } from "../cache/jwt-svid-cache.js";
 import { testEntry } from "../cache/test-entry.js";
 import { createX509Cache } from "../cache/x509-cache.js";
@@ -84,7 +84,7 @@ function expectations(overrides: Partial<RuntimeCacheExpectations> = {}): Runtim
   return { trustDomain: TRUST_DOMAIN, agentSpiffeId: AGENT_ID, ownBundle: [root.certificateDer], nowMs: Date.now(), ...overrides };
 }
 
-function newSources(mint = async (): Promise<never> => Promise.reject(new Error("the server is down"))): RuntimeCacheSources {
+function newSources(mint: JwtSvidMinter = () => Promise.reject(new Error("the server is down"))): RuntimeCacheSources {
   return {
     x509: createX509Cache({ trustDomain: TRUST_DOMAIN, bundle: [root.certificateDer], logger: silent }),
     jwtBundles: createJwtBundleStore(silent),
