@@ -52,6 +52,8 @@ export interface ServerOptions {
   entryPageSize?: number;
   /** Extra environment variables. */
   env?: NodeJS.ProcessEnv;
+  /** Extra lines inside `plugins {}`, e.g. a `NodeAttestor "x509pop"` block. */
+  extraPlugins?: string[];
 }
 
 /** A running tessera-server and what a client needs to reach it. */
@@ -106,6 +108,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       `  NodeAttestor "join_token" {`,
       "    plugin_data {}",
       "  }",
+      ...(options.extraPlugins ?? []).map((line) => `  ${line}`),
       "}",
       "",
     ].join("\n"),
@@ -144,7 +147,10 @@ export interface AgentOptions {
   serverPort: number;
   /** PEM file with the server's CA roots, from `tessera-server bundle show`. */
   trustBundlePath: string;
-  joinToken: string;
+  /** Join token for node attestation; leave it out when `x509pop` is set. */
+  joinToken?: string;
+  /** Attest with `NodeAttestor "x509pop"` and these PEM files instead of a join token. */
+  x509pop?: { certificatePath: string; privateKeyPath: string; intermediatesPath?: string };
   /** Path of the Workload API socket; defaults to `folder/agent/public/api.sock`. */
   socketPath?: string;
   /** Extra `agent {}` lines, e.g. `sync_interval`. */
@@ -161,7 +167,7 @@ export interface RunningAgent extends RunningDaemon {
 /** Files that {@link writeAgentFiles} prepares for one agent. */
 export interface AgentFiles {
   configPath: string;
-  /** File containing the join token (mode 0600); pass it with `-joinTokenFile`. */
+  /** File containing the join token (mode 0600); pass it with `-joinTokenFile`. Not written without a token. */
   joinTokenPath: string;
   socketPath: string;
   logPath: string;
@@ -195,9 +201,7 @@ export function writeAgentFiles(options: AgentOptions): AgentFiles {
       `  KeyManager "memory" {`,
       "    plugin_data {}",
       "  }",
-      `  NodeAttestor "join_token" {`,
-      "    plugin_data {}",
-      "  }",
+      ...nodeAttestorLines(options),
       `  WorkloadAttestor "unix" {`,
       "    plugin_data {}",
       "  }",
@@ -208,9 +212,27 @@ export function writeAgentFiles(options: AgentOptions): AgentFiles {
 
   // A file, not -joinToken, so the token does not show in the process list.
   const joinTokenPath = join(folder, "join_token");
-  writeFileSync(joinTokenPath, options.joinToken, { mode: 0o600 });
+  if (options.joinToken !== undefined) {
+    writeFileSync(joinTokenPath, options.joinToken, { mode: 0o600 });
+  }
 
   return { configPath, joinTokenPath, socketPath, logPath: join(folder, "agent.log") };
+}
+
+function nodeAttestorLines(options: AgentOptions): string[] {
+  const x509pop = options.x509pop;
+  if (x509pop === undefined) {
+    return [`  NodeAttestor "join_token" {`, "    plugin_data {}", "  }"];
+  }
+  return [
+    `  NodeAttestor "x509pop" {`,
+    "    plugin_data {",
+    `      certificate_path = "${x509pop.certificatePath}"`,
+    `      private_key_path = "${x509pop.privateKeyPath}"`,
+    ...(x509pop.intermediatesPath === undefined ? [] : [`      intermediates_path = "${x509pop.intermediatesPath}"`]),
+    "    }",
+    "  }",
+  ];
 }
 
 /**
@@ -220,7 +242,8 @@ export function writeAgentFiles(options: AgentOptions): AgentFiles {
 export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const files = writeAgentFiles(options);
 
-  const daemon = spawnDaemon(agentBin, ["run", "-config", files.configPath, "-joinTokenFile", files.joinTokenPath], files.logPath, options.env);
+  const tokenArgs = options.joinToken === undefined ? [] : ["-joinTokenFile", files.joinTokenPath];
+  const daemon = spawnDaemon(agentBin, ["run", "-config", files.configPath, ...tokenArgs], files.logPath, options.env);
   await waitUntilHealthy(daemon.child, files.socketPath, files.logPath);
 
   return {
@@ -250,6 +273,45 @@ export async function prepareAgentAttestation(
     throw new Error(`unexpected output from "tessera-server token generate": ${tokenOutput}`);
   }
   return { joinToken: match[1] };
+}
+
+/** Returns the JSON lines of a daemon's log file; other lines are skipped. */
+export function readLogLines(logPath: string): Record<string, unknown>[] {
+  let text: string;
+  try {
+    text = readFileSync(logPath, "utf8");
+  } catch {
+    return [];
+  }
+
+  const lines: Record<string, unknown>[] = [];
+  for (const line of text.split("\n")) {
+    try {
+      const parsed: unknown = JSON.parse(line);
+      if (typeof parsed === "object" && parsed !== null) lines.push(parsed as Record<string, unknown>);
+    } catch {
+      // Not a JSON log line (a stack trace or a partial last line).
+    }
+  }
+  return lines;
+}
+
+/**
+ * Polls a daemon's log file until a JSON line matches and returns it. Rejects after
+ * `timeoutMs` with the path, so a failing test points to the log.
+ */
+export async function waitForLogFileLine(
+  logPath: string,
+  match: (line: Record<string, unknown>) => boolean,
+  timeoutMs = 30_000,
+): Promise<Record<string, unknown>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = readLogLines(logPath).find(match);
+    if (found !== undefined) return found;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for a log line in ${logPath}`);
+    await new Promise((wake) => setTimeout(wake, 200));
+  }
 }
 
 /**
