@@ -6,6 +6,8 @@ import { fileURLToPath } from "node:url";
 import { createServer } from "node:net";
 import { createInterface } from "node:readline";
 import { promisify } from "node:util";
+import type { entryv1, types } from "../proto/index.js";
+import { connectAdmin } from "../server/cli/admin-client.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -48,6 +50,10 @@ export interface ServerOptions {
   port?: number;
   /** X.509-SVID lifetime given to workloads by default, in Go duration syntax. */
   defaultX509SvidTtl?: string;
+  /** Lifetime of each CA and JWT signing key (`ca_ttl`), in Go duration syntax; 24h when unset. */
+  caTtl?: string;
+  /** Lifetime of agent SVIDs (`agent_ttl`), in Go duration syntax; the default X.509-SVID lifetime when unset. */
+  agentTtl?: string;
   /** Entries per SyncAuthorizedEntries page (`server.experimental.entry_page_size`); 500 when unset. */
   entryPageSize?: number;
   /** Extra environment variables. */
@@ -88,8 +94,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       `  trust_domain = "${options.trustDomain}"`,
       `  data_dir = "${join(folder, "data")}"`,
       `  log_level = "DEBUG"`,
-      `  ca_ttl = "24h"`,
+      `  ca_ttl = "${options.caTtl ?? "24h"}"`,
       `  default_x509_svid_ttl = "${options.defaultX509SvidTtl ?? "1h"}"`,
+      ...(options.agentTtl === undefined ? [] : [`  agent_ttl = "${options.agentTtl}"`]),
       ...(options.entryPageSize === undefined ? [] : [`  experimental {`, `    entry_page_size = ${options.entryPageSize}`, `  }`]),
       "}",
       "",
@@ -315,6 +322,30 @@ export async function waitForLogFileLine(
 }
 
 /**
+ * Creates `entries` through the server's admin API with BatchCreateEntry calls of
+ * `batchSize` entries (500 by default), for tests and benchmarks that need many. Throws
+ * on the first entry the server did not create, naming it and the status message.
+ */
+export async function createEntries(server: RunningServer, entries: readonly types.Entry[], batchSize = 500): Promise<void> {
+  const admin = connectAdmin(server.adminSocketPath);
+  try {
+    for (let start = 0; start < entries.length; start += batchSize) {
+      const batch = entries.slice(start, start + batchSize);
+      const response = await admin.call<entryv1.BatchCreateEntryResponse__Output>((options, done) =>
+        admin.entry.BatchCreateEntry({ entries: batch }, options, done),
+      );
+      response.results.forEach((result, index) => {
+        if (result.status !== null && result.status.code !== 0) {
+          throw new Error(`failed to create entry ${JSON.stringify(batch[index]?.id ?? "")}: ${result.status.message}`);
+        }
+      });
+    }
+  } finally {
+    admin.close();
+  }
+}
+
+/**
  * Returns a loopback TCP port that was free a moment ago. Another process may take it
  * before the caller binds it, so use it only where a fixed port is needed, such as
  * restarting a server in place.
@@ -388,6 +419,9 @@ function waitForLogLine<T>(
       clearTimeout(timer);
       child.off("exit", onExit);
       lines.close();
+      // Closing readline pauses standard output, which would also stop the copy into the
+      // log file (and, once the pipe fills, block the daemon's synchronous log writes).
+      child.stdout?.resume();
       if (error) reject(error);
       else resolvePromise(value as T);
     }
