@@ -64,8 +64,9 @@ export interface Manager {
   /**
    * Stores the agent state, then runs the first sync and mint, retrying with capped
    * exponential backoff and jitter for up to a minute, or longer while
-   * `options.keepRetrying` returns true. Throws when the server stays unreachable, rejects
-   * the agent, or `signal` aborts.
+   * `options.keepRetrying` returns true. A reattestable agent that the server rejects for
+   * any reason but a ban attests again once and syncs again. Throws when the server stays
+   * unreachable, rejects the agent (an AgentRejectedError), or `signal` aborts.
    */
   initialize(signal: AbortSignal, options?: InitializeOptions): Promise<void>;
   /**
@@ -186,8 +187,8 @@ export function createManager(options: ManagerOptions): Manager {
   }
 
   /**
-   * Attests the agent again after the server rejected it, as SPIRE's agent does for every
-   * reason but a ban. Throws an AgentRejectedError when the agent is banned, cannot attest
+   * Attests the agent again after the server rejected it, for every reason but a ban, as
+   * SPIRE's agent does while running (SPIRE exits instead during its first sync). Throws an AgentRejectedError when the agent is banned, cannot attest
    * again (join_token), or the attempt fails.
    */
   async function attestAgainAfter(rejection: AgentRejectedError): Promise<void> {
@@ -227,6 +228,7 @@ export function createManager(options: ManagerOptions): Manager {
       const mayRetryUntil = (retryAtMs: number): boolean =>
         retryAtMs <= deadline || (initializeOptions.keepRetrying?.() === true && retryAtMs < rotator.current().notAfterMs);
 
+      let attestedAgain = false;
       for (;;) {
         try {
           await syncOnce();
@@ -235,7 +237,13 @@ export function createManager(options: ManagerOptions): Manager {
         } catch (error) {
           const rejection = asAgentRejection(error);
           if (rejection !== undefined) {
-            throw rejection;
+            // One attempt per start: a server that also rejects the new SVID ends start-up.
+            if (attestedAgain) {
+              throw rejection;
+            }
+            await attestAgainAfter(rejection);
+            attestedAgain = true;
+            continue;
           }
           options.reachability?.recordFailure(error);
           const delayMs = backoff.next();
