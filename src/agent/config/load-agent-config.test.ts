@@ -157,11 +157,37 @@ describe("parseAgentConfig", () => {
     expect(() => parseAgentConfig(`${spireStyleConf()}\ntelemetry { Prometheus { port = 9988 } }`, "agent.conf")).toThrow(
       "option telemetry is not supported yet",
     );
-    const docker = spireStyleConf(
+    const windows = spireStyleConf(
       "",
-      `KeyManager "memory" { plugin_data {} }\nWorkloadAttestor "docker" { plugin_data {} }`,
+      `KeyManager "memory" { plugin_data {} }\nWorkloadAttestor "windows" { plugin_data {} }`,
     );
-    expect(() => parseAgentConfig(docker, "agent.conf")).toThrow('WorkloadAttestor plugin "docker" is not supported yet');
+    expect(() => parseAgentConfig(windows, "agent.conf")).toThrow('WorkloadAttestor plugin "windows" is not supported yet');
+  });
+
+  it("reads the docker, k8s and systemd attestor blocks", () => {
+    const conf = spireStyleConf(
+      "",
+      [
+        `KeyManager "memory" { plugin_data {} }`,
+        `NodeAttestor "join_token" { plugin_data {} }`,
+        `WorkloadAttestor "docker" { plugin_data { docker_socket_path = "unix:///run/test/docker.sock" } }`,
+        `WorkloadAttestor "k8s" { plugin_data { skip_kubelet_verification = true  node_name = "node-1" } }`,
+        `WorkloadAttestor "systemd" { plugin_data {} }`,
+        `WorkloadAttestor "unix" { plugin_data {} }`,
+      ].join("\n"),
+    );
+    const attestors = parseAgentConfig(conf, "agent.conf").workloadAttestors;
+
+    expect(attestors.docker).toBeDefined();
+    expect(attestors.k8s).toBeDefined();
+    expect(attestors.systemd).toBeDefined();
+    expect(attestors.unix).toBeDefined();
+  });
+
+  it("names the bad key in an attestor block", () => {
+    const conf = spireStyleConf("", `KeyManager "memory" { plugin_data {} }\nNodeAttestor "join_token" { plugin_data {} }\nWorkloadAttestor "docker" { plugin_data { docker_sockt_path = "x" } }`);
+
+    expect(() => parseAgentConfig(conf, "agent.conf")).toThrow("docker_sockt_path");
   });
 
   it("requires the server address, port and trust domain", () => {
