@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 
 import { createDiskKeyManager } from "../../plugins/keymanager/disk.js";
@@ -8,6 +8,8 @@ import { createUnixAttestor } from "../../plugins/workloadattestor/unix/unix-att
 import type { WorkloadAttestor } from "../../plugins/workloadattestor/workload-attestor.js";
 import { claimSocketPath } from "../common/claim-socket-path.js";
 import type { Logger } from "../common/log.js";
+import { SERVER_HEALTH_SERVICE } from "../workload-api/health-service.js";
+import type { JwtSource } from "../workload-api/jwt-source.js";
 import type { WorkloadEndpoint } from "../workload-api/workload-endpoint.js";
 import { startWorkloadEndpoint } from "../workload-api/workload-endpoint.js";
 import { createNodeAttestor } from "./attestor/create-node-attestor.js";
@@ -16,6 +18,7 @@ import { createAgentJwtSource } from "./cache/agent-jwt-source.js";
 import { createJwtBundleStore } from "./cache/jwt-bundle-store.js";
 import { createJwtSvidCache } from "./cache/jwt-svid-cache.js";
 import { createX509Cache } from "./cache/x509-cache.js";
+import type { X509Cache } from "./cache/x509-cache.js";
 import type { ServerEndpoint } from "./client/dial.js";
 import { createServerClient } from "./client/server-client.js";
 import type { AgentConfig } from "./config/agent-config.js";
@@ -23,31 +26,42 @@ import { AgentRejectedError, explainRejection } from "./manager/agent-rejected.j
 import { createReattestor } from "./manager/agent-rotation.js";
 import type { Manager } from "./manager/manager.js";
 import { createManager } from "./manager/manager.js";
-import { removeAgentState } from "./storage/agent-state.js";
+import { createServerReachability, serverReachabilityHealthCheck } from "./manager/server-reachability.js";
+import type { ServerReachability } from "./manager/server-reachability.js";
+import { agentStatePath, prepareDataDir, readAgentState, removeAgentState } from "./storage/agent-state.js";
+import { openWithDamageRecovery } from "./storage/damaged-state-recovery.js";
+import { openRuntimeCache } from "./storage/runtime-cache.js";
+import type { RestoredCounts, RuntimeCache } from "./storage/runtime-cache.js";
 
 /**
  * Runs the agent until `signal` aborts: obtains the agent SVID (stored or by node
- * attestation), syncs entries and mints SVIDs once, serves the Workload API (X.509 and JWT) on
- * `config.socketPath`, then keeps syncing. The endpoint logs "Workload API socket
- * listening" (field `socket_path`) once the socket accepts connections. On abort it closes
- * the socket (removing the file) and resolves.
+ * attestation), restores the runtime cache, syncs entries and mints SVIDs once, serves the
+ * Workload API (X.509 and JWT) on `config.socketPath`, then keeps syncing. When the runtime
+ * cache restored SVIDs that have not expired, the Workload API starts before the first
+ * sync, which is then retried for as long as those SVIDs stay valid. The endpoint logs
+ * "Workload API socket listening" (field `socket_path`) once the socket accepts
+ * connections. On abort it closes the socket (removing the file), writes the runtime cache
+ * and resolves.
  *
  * Rejects when start-up fails or the server rejects the agent. A rejection deletes the
- * stored SVID, so the next start attests again (with new credentials for join_token).
+ * stored SVID and the runtime cache, so the next start attests again (with new credentials
+ * for join_token). A damaged agent-data.json or keys.json is moved aside when the node
+ * attestor can attest again, and rejects start-up with what to do otherwise.
  */
 export async function runAgent(config: AgentConfig, logger: Logger, signal: AbortSignal): Promise<void> {
   const dataDir = resolve(config.dataDir);
   logger.info({ data_dir: dataDir, trust_domain: config.trustDomain, server_address: `${config.serverAddress}:${config.serverPort}` }, "Starting agent");
-  mkdirSync(dataDir, { recursive: true, mode: 0o755 });
+  prepareDataDir(dataDir);
 
   // Checked before attestation too, so a second agent on the same socket fails before it
   // spends a single-use join token.
   await claimSocketPath(config.socketPath, "the Workload API");
 
-  const keyManager = createKeyManager(config, logger);
   const endpoint: ServerEndpoint = { address: config.serverAddress, port: config.serverPort, trustDomain: config.trustDomain };
 
   const nodeAttestor = createNodeAttestor(config);
+  const keyManager = openWithDamageRecovery(() => createKeyManager(config, logger), nodeAttestor, logger);
+  openWithDamageRecovery(() => readAgentState(dataDir), nodeAttestor, logger);
   const agentSvid = await obtainAgentSvid({
     dataDir,
     endpoint,
@@ -67,6 +81,7 @@ export async function runAgent(config: AgentConfig, logger: Logger, signal: Abor
     logger: logger.child({ subsystem: "cache_manager" }),
   });
   let manager: Manager | undefined;
+  const reachability = createServerReachability(logger.child({ subsystem: "manager" }));
   const client = createServerClient({
     endpoint,
     tlsMaterial: () => {
@@ -80,6 +95,7 @@ export async function runAgent(config: AgentConfig, logger: Logger, signal: Abor
   const jwtSvids = createJwtSvidCache({
     mint: (entryId, audience, cacheHit) => client.newJwtSvid(entryId, audience, { cacheHit }),
     maxSize: config.jwtSvidCacheMaxSize,
+    serverUnreachable: () => !reachability.state().reachable,
     logger: logger.child({ subsystem: "manager" }),
   });
   const jwtSource = createAgentJwtSource({ trustDomain: config.trustDomain, cache, jwtBundles, jwtSvids });
@@ -94,23 +110,31 @@ export async function runAgent(config: AgentConfig, logger: Logger, signal: Abor
     jwtBundles,
     jwtSvids,
     client,
+    reachability,
     logger: logger.child({ subsystem: "manager" }),
   });
 
+  const runtimeCache = openRuntimeCache({
+    runtimeDir: config.runtimeDir,
+    dataDir,
+    env: process.env,
+    trustDomain: config.trustDomain,
+    sources: { x509: cache, jwtBundles, jwtSvids, agentSpiffeId: () => manager?.agentSvid().spiffeId ?? agentSvid.spiffeId },
+    logger: logger.child({ subsystem: "runtime_cache" }),
+  });
+  const restored = restoreRuntimeCache(runtimeCache, agentSvid.spiffeId, agentSvid.bundle, logger);
+  runtimeCache?.start();
+
   let workloadEndpoint: WorkloadEndpoint | undefined;
   try {
-    await manager.initialize(signal);
-
-    mkdirSync(dirname(resolve(config.socketPath)), { recursive: true, mode: 0o755 });
-    workloadEndpoint = await startWorkloadEndpoint({
-      socketPath: config.socketPath,
-      identitySource: cache,
-      jwtSource,
-      attestors: createWorkloadAttestors(config),
-      allowUnauthenticatedVerifiers: config.allowUnauthenticatedVerifiers,
-      allowedForeignJwtClaims: config.allowedForeignJwtClaims,
-      logger,
-    });
+    if (restored.x509Svids > 0) {
+      logger.info({ x509_svids: restored.x509Svids }, "Serving restored SVIDs before the first sync with the server");
+      workloadEndpoint = await serveWorkloadApi(config, cache, jwtSource, reachability, logger);
+      await manager.initialize(signal, { keepRetrying: () => cache.usableSvidCount() > 0 });
+    } else {
+      await manager.initialize(signal);
+      workloadEndpoint = await serveWorkloadApi(config, cache, jwtSource, reachability, logger);
+    }
 
     await manager.run(signal);
   } catch (error) {
@@ -125,9 +149,47 @@ export async function runAgent(config: AgentConfig, logger: Logger, signal: Abor
     throw error;
   } finally {
     await workloadEndpoint?.close();
+    // A rejection removed agent-data.json; SVIDs of a rejected agent must not come back.
+    runtimeCache?.close({ discard: !existsSync(agentStatePath(dataDir)) });
+    cache.close();
     client.close();
   }
   logger.info("Agent stopped");
+}
+
+/** Restores the runtime cache into the caches and logs what came back. */
+function restoreRuntimeCache(runtimeCache: RuntimeCache | undefined, agentSpiffeId: string, ownBundle: Buffer[], logger: Logger): RestoredCounts {
+  if (runtimeCache === undefined) {
+    return { entries: 0, x509Svids: 0, jwtSvids: 0, bundles: 0 };
+  }
+
+  const restored = runtimeCache.restore({ agentSpiffeId, ownBundle });
+  logger.info(
+    { path: runtimeCache.path, x509_svids: restored.x509Svids, jwt_svids: restored.jwtSvids, entries: restored.entries, bundles: restored.bundles },
+    "Restored SVIDs from the runtime cache",
+  );
+  return restored;
+}
+
+/** Starts the Workload API endpoint, with the server reachability as a named health check. */
+async function serveWorkloadApi(
+  config: AgentConfig,
+  cache: X509Cache,
+  jwtSource: JwtSource,
+  reachability: ServerReachability,
+  logger: Logger,
+): Promise<WorkloadEndpoint> {
+  mkdirSync(dirname(resolve(config.socketPath)), { recursive: true, mode: 0o755 });
+  return startWorkloadEndpoint({
+    socketPath: config.socketPath,
+    identitySource: cache,
+    jwtSource,
+    attestors: createWorkloadAttestors(config),
+    allowUnauthenticatedVerifiers: config.allowUnauthenticatedVerifiers,
+    allowedForeignJwtClaims: config.allowedForeignJwtClaims,
+    healthChecks: new Map([[SERVER_HEALTH_SERVICE, serverReachabilityHealthCheck(reachability)]]),
+    logger,
+  });
 }
 
 function createKeyManager(config: AgentConfig, logger: Logger): KeyManager {
