@@ -163,6 +163,11 @@ export interface AgentOptions {
   /** Extra `agent {}` lines, e.g. `sync_interval`. */
   extraAgentConfig?: string[];
   env?: NodeJS.ProcessEnv;
+  /**
+   * Folder for `KeyManager "disk"`, which keeps the agent key across restarts; the agent
+   * uses `KeyManager "memory"` when unset.
+   */
+  diskKeyManagerDirectory?: string;
 }
 
 /** A running tessera-agent and the socket it serves. */
@@ -205,9 +210,7 @@ export function writeAgentFiles(options: AgentOptions): AgentFiles {
       "}",
       "",
       "plugins {",
-      `  KeyManager "memory" {`,
-      "    plugin_data {}",
-      "  }",
+      ...keyManagerLines(options.diskKeyManagerDirectory),
       ...nodeAttestorLines(options),
       `  WorkloadAttestor "unix" {`,
       "    plugin_data {}",
@@ -224,6 +227,13 @@ export function writeAgentFiles(options: AgentOptions): AgentFiles {
   }
 
   return { configPath, joinTokenPath, socketPath, logPath: join(folder, "agent.log") };
+}
+
+function keyManagerLines(diskDirectory: string | undefined): string[] {
+  if (diskDirectory === undefined) {
+    return [`  KeyManager "memory" {`, "    plugin_data {}", "  }"];
+  }
+  return [`  KeyManager "disk" {`, "    plugin_data {", `      directory = "${diskDirectory}"`, "    }", "  }"];
 }
 
 function nodeAttestorLines(options: AgentOptions): string[] {
