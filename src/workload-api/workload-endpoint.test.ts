@@ -494,10 +494,10 @@ describe("Health Check", () => {
     expect((await check("")).status).toBe("NOT_SERVING");
   });
 
-  it("rejects a service name", async () => {
+  it("answers NotFound for an unknown service", async () => {
     await start();
 
-    expect((await check("SpiffeWorkloadAPI")).error?.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect((await check("SpiffeWorkloadAPI")).error?.code).toBe(grpc.status.NOT_FOUND);
   });
 });
 
