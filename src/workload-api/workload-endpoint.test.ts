@@ -494,7 +494,7 @@ describe("Health Check", () => {
     expect((await check("")).status).toBe("NOT_SERVING");
   });
 
-  it("answers NotFound for an unknown service", async () => {
+  it("returns NotFound for an unknown service", async () => {
     await start();
 
     expect((await check("SpiffeWorkloadAPI")).error?.code).toBe(grpc.status.NOT_FOUND);

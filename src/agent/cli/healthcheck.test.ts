@@ -124,7 +124,7 @@ describe("healthcheck", () => {
     expect(captured.stdout()).toBe("Agent is healthy.\n");
   });
 
-  it("answers NotFound for an unknown service", async () => {
+  it("returns NotFound for an unknown service", async () => {
     await startAgentEndpoint([Buffer.from("a root certificate")]);
     const client = new HealthClient(`unix://${socketPath}`, credentials.createInsecure());
 
