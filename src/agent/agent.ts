@@ -4,14 +4,20 @@ import { dirname, resolve } from "node:path";
 import { createDiskKeyManager } from "../../plugins/keymanager/disk.js";
 import type { KeyManager } from "../../plugins/keymanager/key-manager.js";
 import { createMemoryKeyManager } from "../../plugins/keymanager/memory.js";
+import { createDockerAttestor } from "../../plugins/workloadattestor/docker/docker-attestor.js";
+import { createK8sAttestor } from "../../plugins/workloadattestor/k8s/k8s-attestor.js";
+import { createSystemdAttestor } from "../../plugins/workloadattestor/systemd/systemd-attestor.js";
 import { createUnixAttestor } from "../../plugins/workloadattestor/unix/unix-attestor.js";
 import type { WorkloadAttestor } from "../../plugins/workloadattestor/workload-attestor.js";
 import { claimSocketPath } from "../common/claim-socket-path.js";
+import { createLogLevelController } from "../common/log.js";
 import type { Logger } from "../common/log.js";
 import { SERVER_HEALTH_SERVICE } from "../workload-api/health-service.js";
 import type { JwtSource } from "../workload-api/jwt-source.js";
 import type { WorkloadEndpoint } from "../workload-api/workload-endpoint.js";
 import { startWorkloadEndpoint } from "../workload-api/workload-endpoint.js";
+import { startAdminEndpoint } from "./admin/admin-endpoint.js";
+import type { AdminEndpoint } from "./admin/admin-endpoint.js";
 import { createNodeAttestor } from "./attestor/create-node-attestor.js";
 import { obtainAgentSvid } from "./attestor/obtain-agent-svid.js";
 import { createAgentJwtSource } from "./cache/agent-jwt-source.js";
@@ -49,6 +55,8 @@ import type { RestoredCounts, RuntimeCache } from "./storage/runtime-cache.js";
  * attestor can attest again, and rejects start-up with what to do otherwise.
  */
 export async function runAgent(config: AgentConfig, logger: Logger, signal: AbortSignal): Promise<void> {
+  // Taken before anything can change the level, so ResetLogLevel returns to log_level.
+  const logLevels = createLogLevelController(logger);
   const dataDir = resolve(config.dataDir);
   logger.info({ data_dir: dataDir, trust_domain: config.trustDomain, server_address: `${config.serverAddress}:${config.serverPort}` }, "Starting agent");
   prepareDataDir(dataDir);
@@ -60,7 +68,10 @@ export async function runAgent(config: AgentConfig, logger: Logger, signal: Abor
   const endpoint: ServerEndpoint = { address: config.serverAddress, port: config.serverPort, trustDomain: config.trustDomain };
 
   const nodeAttestor = createNodeAttestor(config);
-  const keyManager = openWithDamageRecovery(() => createKeyManager(config, logger), nodeAttestor, logger);
+  // Created before attestation, so a plugin that cannot start (a missing kubelet token, say)
+  // stops the agent before it spends a single-use join token.
+  const workloadAttestors = createWorkloadAttestors(config, logger);
+  const keyManager = openWithDamageRecovery(() => createKeyManager(config, nodeAttestor.reattestable, logger), nodeAttestor, logger);
   openWithDamageRecovery(() => readAgentState(dataDir), nodeAttestor, logger);
   const agentSvid = await obtainAgentSvid({
     dataDir,
@@ -126,14 +137,35 @@ export async function runAgent(config: AgentConfig, logger: Logger, signal: Abor
   runtimeCache?.start();
 
   let workloadEndpoint: WorkloadEndpoint | undefined;
+  let adminEndpoint: AdminEndpoint | undefined;
   try {
     if (restored.x509Svids > 0) {
       logger.info({ x509_svids: restored.x509Svids }, "Serving restored SVIDs before the first sync with the server");
-      workloadEndpoint = await serveWorkloadApi(config, cache, jwtSource, reachability, logger);
+      workloadEndpoint = await serveWorkloadApi(config, { cache, jwtSource, reachability, workloadAttestors }, logger);
       await manager.initialize(signal, { keepRetrying: () => cache.usableSvidCount() > 0 });
     } else {
       await manager.initialize(signal);
-      workloadEndpoint = await serveWorkloadApi(config, cache, jwtSource, reachability, logger);
+      workloadEndpoint = await serveWorkloadApi(config, { cache, jwtSource, reachability, workloadAttestors }, logger);
+    }
+
+    if (config.adminSocketPath !== undefined) {
+      adminEndpoint = await startAdminEndpoint({
+        socketPath: config.adminSocketPath,
+        publicSocketPath: config.socketPath,
+        debug: {
+          agentSvidChain: () => (manager?.agentSvid() ?? agentSvid).svidChain,
+          bundle: () => cache.bundle(),
+          uptimeSeconds: () => process.uptime(),
+          lastSyncSuccess: () => {
+            const lastMs = reachability.state().lastSuccessfulSyncMs;
+            return lastMs === undefined ? undefined : new Date(lastMs);
+          },
+          cachedX509SvidCount: () => cache.svidCount(),
+          cachedJwtSvidCount: () => jwtSvids.size(),
+        },
+        logLevels,
+        logger,
+      });
     }
 
     await manager.run(signal);
@@ -148,7 +180,11 @@ export async function runAgent(config: AgentConfig, logger: Logger, signal: Abor
     }
     throw error;
   } finally {
+    await adminEndpoint?.close();
     await workloadEndpoint?.close();
+    for (const attestor of workloadAttestors) {
+      attestor.close?.();
+    }
     // A rejection removed agent-data.json; SVIDs of a rejected agent must not come back.
     runtimeCache?.close({ discard: !existsSync(agentStatePath(dataDir)) });
     cache.close();
@@ -174,40 +210,51 @@ function restoreRuntimeCache(runtimeCache: RuntimeCache | undefined, agentSpiffe
 /** Starts the Workload API endpoint, with the server reachability as a named health check. */
 async function serveWorkloadApi(
   config: AgentConfig,
-  cache: X509Cache,
-  jwtSource: JwtSource,
-  reachability: ServerReachability,
+  sources: { cache: X509Cache; jwtSource: JwtSource; reachability: ServerReachability; workloadAttestors: WorkloadAttestor[] },
   logger: Logger,
 ): Promise<WorkloadEndpoint> {
   mkdirSync(dirname(resolve(config.socketPath)), { recursive: true, mode: 0o755 });
   return startWorkloadEndpoint({
     socketPath: config.socketPath,
-    identitySource: cache,
-    jwtSource,
-    attestors: createWorkloadAttestors(config),
+    identitySource: sources.cache,
+    jwtSource: sources.jwtSource,
+    attestors: sources.workloadAttestors,
     allowUnauthenticatedVerifiers: config.allowUnauthenticatedVerifiers,
     allowedForeignJwtClaims: config.allowedForeignJwtClaims,
-    healthChecks: new Map([[SERVER_HEALTH_SERVICE, serverReachabilityHealthCheck(reachability)]]),
+    healthChecks: new Map([[SERVER_HEALTH_SERVICE, serverReachabilityHealthCheck(sources.reachability)]]),
     logger,
   });
 }
 
-function createKeyManager(config: AgentConfig, logger: Logger): KeyManager {
+function createKeyManager(config: AgentConfig, reattestable: boolean, logger: Logger): KeyManager {
   if (config.keyManager.name === "disk") {
     return createDiskKeyManager(resolve(config.keyManager.directory));
   }
 
-  // join_token attestation cannot be repeated with the same token, so a restart needs a new one.
-  logger.warn(
-    "The memory KeyManager keeps the agent key in RAM only: after a restart the agent must attest again with a new join token",
-  );
+  // join_token attestation cannot be repeated with the same token, so a restart needs a new
+  // one. An attestor that can attest again (x509pop) simply does so after a restart.
+  if (!reattestable) {
+    logger.warn(
+      "The memory KeyManager keeps the agent key in RAM only: after a restart the agent must attest again with a new join token",
+    );
+  }
   return createMemoryKeyManager();
 }
 
-function createWorkloadAttestors(config: AgentConfig): WorkloadAttestor[] {
+function createWorkloadAttestors(config: AgentConfig, logger: Logger): WorkloadAttestor[] {
   const attestors: WorkloadAttestor[] = [];
-  if (config.workloadAttestors.unix !== undefined) {
-    attestors.push(createUnixAttestor(config.workloadAttestors.unix));
+  const settings = config.workloadAttestors;
+  if (settings.docker !== undefined) {
+    attestors.push(createDockerAttestor(settings.docker, logger.child({ subsystem: "workload_attestor", attestor: "docker" })));
+  }
+  if (settings.k8s !== undefined) {
+    attestors.push(createK8sAttestor(settings.k8s, logger.child({ subsystem: "workload_attestor", attestor: "k8s" })));
+  }
+  if (settings.systemd !== undefined) {
+    attestors.push(createSystemdAttestor(settings.systemd, logger.child({ subsystem: "workload_attestor", attestor: "systemd" })));
+  }
+  if (settings.unix !== undefined) {
+    attestors.push(createUnixAttestor(settings.unix));
   }
   return attestors;
 }

@@ -2,7 +2,9 @@ import { run as runApiFetchJwt } from "./api-fetch-jwt.js";
 import { run as runApiFetchX509 } from "./api-fetch-x509.js";
 import { run as runApiValidateJwt } from "./api-validate-jwt.js";
 import { run as runApiWatch } from "./api-watch.js";
+import { runDebugCommand } from "./debug-getinfo.js";
 import { run as runHealthcheck } from "./healthcheck.js";
+import { runLoggerCommand } from "./logger-command.js";
 import { run as runAgentCommand } from "./run.js";
 
 const USAGE = `Usage: tessera-agent <command> [flags]
@@ -14,6 +16,10 @@ Commands:
   api validate jwt Validate a JWT-SVID (-svid) for an audience (-audience)
   api watch        Print this process's X.509-SVIDs on every update until Ctrl-C
   healthcheck      Check that the agent's Workload API answers
+  debug getinfo    Print the agent's uptime, last sync, cache counts and SVID chain (admin API)
+  logger get       Print the agent's current and launch log level (admin API)
+  logger set       Change the agent's log level to -level (admin API)
+  logger reset     Set the agent's log level back to the launch level (admin API)
 `;
 
 /**
@@ -28,6 +34,10 @@ export async function main(args: string[]): Promise<number> {
       return runAgentCommand(rest);
     case "healthcheck":
       return runHealthcheck(rest);
+    case "debug":
+      return runDebugCommand(rest);
+    case "logger":
+      return runLoggerCommand(rest);
     case "api":
       return runApi(rest);
     case undefined:

@@ -38,7 +38,7 @@ export async function run(args: string[]): Promise<number> {
 
   let logger: Logger;
   try {
-    logger = createLogger({ name: "tessera-agent", level: config.logLevel, destination: config.logFile });
+    logger = createLogger({ name: "tessera-agent", level: config.logLevel, destination: config.logFile, format: config.logFormat });
   } catch (error) {
     process.stderr.write(`${COMMAND}: failed to open the log: ${(error as Error).message}\n`);
     return 1;

@@ -27,13 +27,15 @@ export interface AgentConfig {
   dataDir: string;
   /** SPIRE level name as given (`DEBUG`, `INFO`, ...); already checked. */
   logLevel: string;
-  /** Always `json` for now: pino writes one JSON object per line. */
-  logFormat: "json";
+  /** `json` (one JSON object per line) or `text` (`key=value` lines, as SPIRE's text format). */
+  logFormat: "json" | "text";
   /** Log file path; standard output when undefined. */
   logFile?: string;
   serverAddress: string;
   serverPort: number;
   socketPath: string;
+  /** `admin_socket_path`, absolute; the admin endpoint (Debug, Logger) is off when undefined. */
+  adminSocketPath?: string;
   /** Bare trust domain name, e.g. `example.org`. */
   trustDomain: string;
   /** DER roots from trust_bundle_path; empty with insecure_bootstrap. */

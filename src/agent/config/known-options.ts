@@ -7,6 +7,7 @@
 
 /** `agent {}` settings Tessera implements. */
 export const SUPPORTED_AGENT_OPTIONS: readonly string[] = [
+  "admin_socket_path",
   "allow_unauthenticated_verifiers",
   "allowed_foreign_jwt_claims",
   "availability_target",
@@ -33,7 +34,6 @@ export const SUPPORTED_AGENT_OPTIONS: readonly string[] = [
 
 /** `agent {}` settings SPIRE documents that Tessera does not implement yet. */
 export const UNSUPPORTED_AGENT_OPTIONS: readonly string[] = [
-  "admin_socket_path",
   "authorized_delegates",
   "disable_sds_api",
   "disable_workload_api",

@@ -143,7 +143,6 @@ describe("parseAgentConfig", () => {
 
   it("rejects documented options not implemented yet", () => {
     const cases = [
-      ['admin_socket_path = "/tmp/admin.sock"', "agent.admin_socket_path"],
       ["profiling_enabled = true", "agent.profiling_enabled"],
       ['trust_bundle_url = "https://127.0.0.1/bundle"', "agent.trust_bundle_url"],
       ["experimental { use_sync_authorized_entries = false }", "agent.experimental.use_sync_authorized_entries"],
@@ -162,6 +161,20 @@ describe("parseAgentConfig", () => {
       `KeyManager "memory" { plugin_data {} }\nWorkloadAttestor "windows" { plugin_data {} }`,
     );
     expect(() => parseAgentConfig(windows, "agent.conf")).toThrow('WorkloadAttestor plugin "windows" is not supported yet');
+  });
+
+  it("reads admin_socket_path outside the public socket folder", () => {
+    const config = parseAgentConfig(spireStyleConf('admin_socket_path = "/tmp/spire-agent/private/admin.sock"'), "agent.conf");
+
+    expect(config.adminSocketPath).toBe("/tmp/spire-agent/private/admin.sock");
+    expect(() => parseAgentConfig(spireStyleConf('admin_socket_path = "/tmp/spire-agent/public/admin.sock"'), "agent.conf")).toThrow(
+      "admin_socket_path",
+    );
+  });
+
+  it("accepts log_format text", () => {
+    expect(parseAgentConfig(spireStyleConf('log_format = "text"'), "agent.conf").logFormat).toBe("text");
+    expect(() => parseAgentConfig(spireStyleConf('log_format = "yaml"'), "agent.conf")).toThrow("log_format");
   });
 
   it("reads the docker, k8s and systemd attestor blocks", () => {

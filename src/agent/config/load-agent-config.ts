@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 
 import { toPinoLevel } from "../../common/log.js";
+import { checkAdminSocketPath } from "../admin/admin-socket-path.js";
 import { formatDuration } from "../../config/flags.js";
 import { expandEnv, parseConfigText } from "../../config/hcl.js";
 import { parsePemCertificates } from "../../spiffe/bundle.js";
@@ -84,6 +85,7 @@ function finishConfig(settings: AgentSettings, plugins: PluginSettings): AgentCo
     serverAddress: required(settings.serverAddress, "server_address", "-serverAddress"),
     serverPort: checkPort(settings.serverPort),
     socketPath: checkSocketPath(settings.socketPath ?? DEFAULT_SOCKET_PATH),
+    adminSocketPath: checkAdminSocketSetting(settings.adminSocketPath, settings.socketPath ?? DEFAULT_SOCKET_PATH),
     trustDomain: checkTrustDomain(required(settings.trustDomain, "trust_domain", "-trustDomain")),
     trustBundle: [],
     insecureBootstrap: settings.insecureBootstrap ?? false,
@@ -163,15 +165,23 @@ function checkLogLevel(level: string): string {
   return level;
 }
 
-function checkLogFormat(format: string): "json" {
+function checkLogFormat(format: string): "json" | "text" {
   const lower = format.toLowerCase();
-  if (lower === "json") {
+  if (lower === "json" || lower === "text") {
     return lower;
   }
-  if (lower === "text") {
-    throw new ConfigError('agent.log_format "text" is not supported yet by tessera-agent; use "json" or leave it unset');
+  throw new ConfigError(`agent.log_format must be "json" or "text", got ${JSON.stringify(format)}`);
+}
+
+function checkAdminSocketSetting(adminSocketPath: string | undefined, socketPath: string): string | undefined {
+  if (adminSocketPath === undefined || adminSocketPath === "") {
+    return undefined;
   }
-  throw new ConfigError(`agent.log_format must be "json", got ${JSON.stringify(format)}`);
+  try {
+    return checkAdminSocketPath(adminSocketPath, socketPath);
+  } catch (error) {
+    throw new ConfigError(`agent.${(error as Error).message}`, { cause: error });
+  }
 }
 
 function checkSocketPath(path: string): string {
