@@ -13,6 +13,8 @@ export interface TestSigner {
   batchSizes: number[];
   /** Entry IDs the signer refuses with NOT_FOUND, as a server does for unauthorized entries. */
   refused: Set<string>;
+  /** Indexes (from 0) of the BatchNewX509SVID calls that fail as a whole, as when the server is unreachable. */
+  failingCalls: Set<number>;
 }
 
 /**
@@ -24,6 +26,7 @@ export async function createTestSigner(ttlSeconds: number): Promise<TestSigner> 
   const ca: X509Authority = await createRootCa({ trustDomain: "example.org", ttlSeconds: 3600, subject: DEFAULT_CA_SUBJECT });
   const batchSizes: number[] = [];
   const refused = new Set<string>();
+  const failingCalls = new Set<number>();
 
   async function signOne(entryId: string, csr: Buffer): Promise<X509SvidResult> {
     if (refused.has(entryId)) {
@@ -36,10 +39,13 @@ export async function createTestSigner(ttlSeconds: number): Promise<TestSigner> 
 
   const client = {
     async batchNewX509Svid(params: Array<{ entryId: string; csr: Buffer }>): Promise<X509SvidResult[]> {
-      batchSizes.push(params.length);
+      const callIndex = batchSizes.push(params.length) - 1;
+      if (failingCalls.has(callIndex)) {
+        throw new Error(`failed to mint X.509-SVIDs: call ${callIndex} failed`);
+      }
       return Promise.all(params.map((param) => signOne(param.entryId, param.csr)));
     },
   } as unknown as ServerClient;
 
-  return { client, root: Buffer.from(ca.certificate.rawData), batchSizes, refused };
+  return { client, root: Buffer.from(ca.certificate.rawData), batchSizes, refused, failingCalls };
 }

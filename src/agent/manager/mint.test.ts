@@ -144,4 +144,19 @@ describe("mintPendingSvids", () => {
     expect(second.failed).toBe(0);
     expect(cache.svidCount()).toBe(3);
   });
+
+  it("keeps finished batches when a call fails", async () => {
+    const signer = await createTestSigner(60);
+    const cache = cacheWith(signer.root, entries(6));
+    signer.failingCalls.add(1);
+    const renewals = new Map<string, ScheduledRenewal>();
+
+    const pass = mintPendingSvids(signer.client, cache, logger, { batchSize: 2, renewals, planRenewal: halfLife });
+
+    await expect(pass).rejects.toThrow("call 1 failed");
+    expect(cache.svidCount()).toBeGreaterThanOrEqual(2);
+    expect(renewals.has("e0000")).toBe(true);
+    expect(renewals.has("e0002")).toBe(false);
+    expect(renewals.has("e0003")).toBe(false);
+  });
 });

@@ -23,7 +23,7 @@ export interface ScheduledRenewal {
 
 /** Settings of one minting pass. */
 export interface MintPassOptions {
-  /** Most CSRs per BatchNewX509SVID call; {@link MAX_CSR_BATCH_SIZE} when unset. */
+  /** Maximum CSRs per BatchNewX509SVID call; {@link MAX_CSR_BATCH_SIZE} when unset. */
   batchSize?: number;
   /**
    * Renewal times of the cached SVIDs, by entry ID. The pass renews the SVIDs whose time
@@ -46,14 +46,20 @@ export interface MintOutcome {
 }
 
 /**
+ * Maximum BatchNewX509SVID calls of one pass in flight at once. With two, the agent prepares
+ * and checks one batch while the server signs the other, so both processes keep busy.
+ */
+const MAX_CALLS_IN_FLIGHT = 2;
+
+/**
  * Mints SVIDs for the entries that need one now, in BatchNewX509SVID calls of at most
- * `batchSize` CSRs. An entry needs one when the cache lists it as missing or changed, or
- * when its SVID is due for renewal (see selectDueMints). Each entry gets its own new EC
- * P-256 key and a CSR whose URI SAN is the entry's SPIFFE ID. A result the server refused,
- * or an SVID that does not verify against the own bundle, name the entry's SPIFFE ID and
- * certify the key, is logged and leaves the entry due for the next pass. SVIDs from
- * finished calls are stored (with their renewal plans) even when a later call fails; the
- * failure is then thrown.
+ * `batchSize` CSRs, two calls at a time. An entry needs one when the cache lists it as
+ * missing or changed, or when its SVID is due for renewal (see selectDueMints). Each entry
+ * gets its own new EC P-256 key and a CSR whose URI SAN is the entry's SPIFFE ID. A result
+ * the server refused, or an SVID that does not verify against the own bundle, name the
+ * entry's SPIFFE ID and certify the key, is logged and leaves the entry due for the next
+ * pass. SVIDs from finished calls are stored (with their renewal plans) even when another
+ * call fails. After a failure no new call starts, and the first failure is thrown.
  */
 export async function mintPendingSvids(client: ServerClient, cache: X509Cache, logger: Logger, options: MintPassOptions): Promise<MintOutcome> {
   const now = options.now ?? Date.now;
@@ -61,33 +67,62 @@ export async function mintPendingSvids(client: ServerClient, cache: X509Cache, l
   const { due, nextRenewalAtMs } = selectDueMints(cache, options.renewals, now());
   const outcome: MintOutcome = { minted: 0, failed: 0, nextRenewalAtMs };
 
+  const batches: PendingMint[][] = [];
   for (let start = 0; start < due.length; start += batchSize) {
-    const batch = due.slice(start, start + batchSize).map(prepareRequest);
-    for (const request of batch) {
-      logMintStart(logger, request.pending);
-    }
-
-    const requestedAtMs = now();
-    const results = await client.batchNewX509Svid(batch.map((request) => ({ entryId: request.pending.entry.id, csr: request.csr })));
-    const minted = new Map<string, CachedX509Svid>();
-    results.forEach((result, index) => {
-      const request = batch[index] as MintRequest;
-      const svid = acceptResult(request, result, cache.bundle(), logger);
-      if (svid === undefined) {
-        outcome.failed++;
-        return;
-      }
-
-      minted.set(request.pending.entry.id, svid);
-      outcome.minted++;
-      const renewAtMs = options.planRenewal(issuedValidity(svid, requestedAtMs));
-      options.renewals.set(request.pending.entry.id, { notAfterMs: svid.notAfterMs, renewAtMs });
-      outcome.nextRenewalAtMs = Math.min(outcome.nextRenewalAtMs ?? Infinity, renewAtMs);
-    });
-    cache.storeSvids(minted);
+    batches.push(due.slice(start, start + batchSize));
   }
 
+  let failure: { error: unknown } | undefined;
+  const worker = async (): Promise<void> => {
+    for (let pending = batches.shift(); pending !== undefined && failure === undefined; pending = batches.shift()) {
+      try {
+        await mintBatch(client, cache, logger, options, pending, outcome, now);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(MAX_CALLS_IN_FLIGHT, batches.length) }, worker));
+
+  if (failure !== undefined) {
+    throw failure.error;
+  }
   return outcome;
+}
+
+/** Mints one batch with one BatchNewX509SVID call, stores the SVIDs and plans their renewal; adds to `outcome`. */
+async function mintBatch(
+  client: ServerClient,
+  cache: X509Cache,
+  logger: Logger,
+  options: MintPassOptions,
+  pending: PendingMint[],
+  outcome: MintOutcome,
+  now: () => number,
+): Promise<void> {
+  const batch = pending.map(prepareRequest);
+  for (const request of batch) {
+    logMintStart(logger, request.pending);
+  }
+
+  const requestedAtMs = now();
+  const results = await client.batchNewX509Svid(batch.map((request) => ({ entryId: request.pending.entry.id, csr: request.csr })));
+  const minted = new Map<string, CachedX509Svid>();
+  results.forEach((result, index) => {
+    const request = batch[index] as MintRequest;
+    const svid = acceptResult(request, result, cache.bundle(), logger);
+    if (svid === undefined) {
+      outcome.failed++;
+      return;
+    }
+
+    minted.set(request.pending.entry.id, svid);
+    outcome.minted++;
+    const renewAtMs = options.planRenewal(issuedValidity(svid, requestedAtMs));
+    options.renewals.set(request.pending.entry.id, { notAfterMs: svid.notAfterMs, renewAtMs });
+    outcome.nextRenewalAtMs = Math.min(outcome.nextRenewalAtMs ?? Infinity, renewAtMs);
+  });
+  cache.storeSvids(minted);
 }
 
 /**

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { generateEcP256KeyPair } from "./webcrypto.js";
+import { x509 } from "./x509.js";
 import { createRootCa, DEFAULT_CA_SUBJECT, signX509Svid } from "./x509-ca.js";
 
 describe("x509 CA", () => {
@@ -83,5 +84,16 @@ describe("x509 CA", () => {
     const second = await signX509Svid(ca, params);
 
     expect(first.serialNumber).not.toBe(second.serialNumber);
+  });
+
+  it("names the CA's key identifier as the authority key", async () => {
+    const ca = await createRootCa({ trustDomain: "example.org", ttlSeconds: 3600, subject: DEFAULT_CA_SUBJECT });
+    const leafKeys = await generateEcP256KeyPair();
+    const computed = await x509.AuthorityKeyIdentifierExtension.create(ca.keys.publicKey as never);
+
+    const leaf = await signX509Svid(ca, { spiffeId: "spiffe://example.org/a", publicKey: leafKeys.publicKey, ttlSeconds: 60 });
+
+    expect(leaf.getExtension(x509.AuthorityKeyIdentifierExtension)?.keyId).toBe(computed.keyId);
+    expect(leaf.getExtension(x509.AuthorityKeyIdentifierExtension)?.keyId).toBe(ca.certificate.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId);
   });
 });

@@ -119,10 +119,23 @@ export async function signX509Svid(ca: X509Authority, params: X509SvidParams): P
       ),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
       await x509.SubjectKeyIdentifierExtension.create(params.publicKey as never),
-      await x509.AuthorityKeyIdentifierExtension.create(ca.keys.publicKey as never),
+      await authorityKeyIdentifier(ca),
       new x509.SubjectAlternativeNameExtension(names, false),
     ],
   });
+}
+
+/**
+ * Returns the authority key identifier for SVIDs that `ca` signs: the CA certificate's own
+ * subject key identifier, read from the certificate instead of hashing the CA's public key
+ * again for every SVID. A CA certificate without one (made elsewhere) gets it computed.
+ */
+async function authorityKeyIdentifier(ca: X509Authority): Promise<x509.AuthorityKeyIdentifierExtension> {
+  const subjectKeyIdentifier = ca.certificate.getExtension(x509.SubjectKeyIdentifierExtension);
+  if (subjectKeyIdentifier !== null) {
+    return new x509.AuthorityKeyIdentifierExtension(subjectKeyIdentifier.keyId);
+  }
+  return x509.AuthorityKeyIdentifierExtension.create(ca.keys.publicKey as never);
 }
 
 function toJsonName(subject: CaSubject): x509.JsonName {
