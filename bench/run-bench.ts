@@ -10,9 +10,12 @@
  *   responses recorded from the agent. CLIENTS processes run at once, each making CALLS
  *   sequential calls after WARMUP untimed ones.
  * - Entry-to-workload propagation (bench/propagation.ts).
+ * - Entry sync at scale (bench/sync-scale.ts): time to the first sync and to a full SVID
+ *   cache with BENCH_SCALE_ENTRIES entries for one agent, and that agent's memory.
  *
  * Environment: BENCH_CLIENTS (default 4), BENCH_CALLS (default 300), BENCH_WARMUP (default
- * 30), BENCH_PROPAGATION_SAMPLES (default 5).
+ * 30), BENCH_PROPAGATION_SAMPLES (default 5), BENCH_SCALE_ENTRIES (default 10000; 0 skips
+ * the scale benchmark).
  */
 import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -24,6 +27,7 @@ import { credentials, Metadata } from "@grpc/grpc-js";
 import { WorkloadApiClient, workloadApiService } from "../src/proto/index.js";
 import { prepareAgentAttestation, startAgent, startServer } from "../src/devtools/local-deployment.js";
 import { measurePropagation } from "./propagation.js";
+import { measureSyncAtScale } from "./sync-scale.js";
 
 const execFileAsync = promisify(execFile);
 const benchFolder = dirname(fileURLToPath(import.meta.url));
@@ -32,6 +36,7 @@ const clientCount = Number(process.env.BENCH_CLIENTS ?? 4);
 const callsPerClient = Number(process.env.BENCH_CALLS ?? 300);
 const warmupCalls = Number(process.env.BENCH_WARMUP ?? 30);
 const propagationSamples = Number(process.env.BENCH_PROPAGATION_SAMPLES ?? 5);
+const scaleEntries = Number(process.env.BENCH_SCALE_ENTRIES ?? 10_000);
 const trustDomain = "bench.tessera.test";
 
 interface RunResult {
@@ -115,13 +120,13 @@ function median(values: number[]): number {
 
 function formatRow(name: string, tessera: number, floor: number, unit: string): string {
   const ratio = floor > 0 ? tessera / floor : Number.NaN;
-  return `${name.padEnd(28)} ${tessera.toFixed(3).padStart(10)} ${floor.toFixed(3).padStart(10)} ${ratio.toFixed(2).padStart(7)}  ${unit}`;
+  return `${name.padEnd(32)} ${tessera.toFixed(3).padStart(10)} ${floor.toFixed(3).padStart(10)} ${ratio.toFixed(2).padStart(7)}  ${unit}`;
 }
 
 function printHeader(title: string): void {
   console.log("");
   console.log(title);
-  console.log(`${"metric".padEnd(28)} ${"tessera".padStart(10)} ${"floor".padStart(10)} ${"ratio".padStart(7)}  unit`);
+  console.log(`${"metric".padEnd(32)} ${"tessera".padStart(10)} ${"floor".padStart(10)} ${"ratio".padStart(7)}  unit`);
 }
 
 function printLatencies(tessera: RunResult, floor: RunResult): void {
@@ -167,6 +172,16 @@ async function main(): Promise<void> {
     printHeader(`Entry-to-workload propagation, ${propagationSamples} entries (floor: the entry create command alone; agent sync_interval 5s)`);
     console.log(formatRow("median", median(propagation.propagationMs), median(propagation.entryCreateMs), "ms"));
     console.log(formatRow("max", Math.max(...propagation.propagationMs), Math.max(...propagation.entryCreateMs), "ms"));
+
+    if (scaleEntries > 0) {
+      const scale = await measureSyncAtScale({ server, folder: join(folder, "scale"), trustDomain, entries: scaleEntries });
+      printHeader(`Entry sync at scale, ${scaleEntries} entries for one agent (${scale.revisionPages} revision pages in the first sync)`);
+      console.log(formatRow("first sync (floor: idle agent)", scale.firstSyncMs, scale.idleFirstSyncMs, "ms"));
+      console.log(formatRow("sync extra (floor: ListEntries)", scale.firstSyncMs - scale.idleFirstSyncMs, scale.listMs, "ms"));
+      console.log(formatRow("agent RSS (floor: idle)", scale.rssKb / 1024, scale.idleRssKb / 1024, "MiB"));
+      console.log(`all ${scaleEntries} X.509-SVIDs cached ${(scale.allSvidsMs / 1000).toFixed(1)} s after the agent started; creating the entries took ${(scale.createMs / 1000).toFixed(1)} s`);
+      console.log(`agent memory per cached SVID: ${((scale.rssKb - scale.idleRssKb) / scaleEntries).toFixed(2)} KiB (RSS difference to the idle agent)`);
+    }
   } finally {
     stopFloor?.();
     await agent?.stop();

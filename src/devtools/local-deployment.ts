@@ -164,6 +164,12 @@ export interface AgentOptions {
   extraAgentConfig?: string[];
   env?: NodeJS.ProcessEnv;
   /**
+   * How long startAgent waits for the Workload API, 30 s when unset. The agent opens it
+   * only after its first sync has minted every SVID it prefetches, which takes longer
+   * with thousands of entries.
+   */
+  startTimeoutMs?: number;
+  /**
    * Folder for `KeyManager "disk"`, which keeps the agent key across restarts; the agent
    * uses `KeyManager "memory"` when unset.
    */
@@ -261,7 +267,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
 
   const tokenArgs = options.joinToken === undefined ? [] : ["-joinTokenFile", files.joinTokenPath];
   const daemon = spawnDaemon(agentBin, ["run", "-config", files.configPath, ...tokenArgs], files.logPath, options.env);
-  await waitUntilHealthy(daemon.child, files.socketPath, files.logPath);
+  await waitUntilHealthy(daemon.child, files.socketPath, files.logPath, options.startTimeoutMs);
 
   return {
     process: daemon.child,
