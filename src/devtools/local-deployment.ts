@@ -162,6 +162,11 @@ export interface AgentOptions {
   socketPath?: string;
   /** Extra `agent {}` lines, e.g. `sync_interval`. */
   extraAgentConfig?: string[];
+  /**
+   * Extra lines inside `plugins {}`, e.g. a `WorkloadAttestor "docker"` block. The
+   * `unix` WorkloadAttestor is always configured, so do not repeat it here.
+   */
+  extraPlugins?: string[];
   env?: NodeJS.ProcessEnv;
   /**
    * How long startAgent waits for the Workload API, 30 s when unset. The agent opens it
@@ -221,6 +226,7 @@ export function writeAgentFiles(options: AgentOptions): AgentFiles {
       `  WorkloadAttestor "unix" {`,
       "    plugin_data {}",
       "  }",
+      ...(options.extraPlugins ?? []).map((line) => `  ${line}`),
       "}",
       "",
     ].join("\n"),
