@@ -1,6 +1,11 @@
+/**
+ * A private Docker engine for end-to-end tests: dockerd with all its state in a test
+ * folder, no network set-up, and an image that runs the host's programs from a
+ * read-only bind mount of `/usr`, since there is no image registry here.
+ */
 import { execFile, execFileSync, spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { mkdirSync, openSync, closeSync, readdirSync, rmdirSync, statSync, symlinkSync, copyFileSync, writeFileSync } from "node:fs";
+import { closeSync, copyFileSync, mkdirSync, openSync, readdirSync, rmdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 
@@ -10,12 +15,12 @@ const execFileAsync = promisify(execFile);
 const CGROUP_ROOT = "/sys/fs/cgroup";
 
 /**
- * Returns why a container booting systemd cannot run here, or undefined when it can:
- * it needs root, `dockerd` (Debian's docker.io) and the host's systemd in /usr.
+ * Returns why a private dockerd cannot run here, or undefined when it can: it needs root
+ * and the `dockerd` and `docker` commands (Debian's docker.io).
  */
-export function systemdContainerUnavailableReason(): string | undefined {
+export function dockerEngineUnavailableReason(): string | undefined {
   if (process.getuid?.() !== 0) {
-    return "needs root to run dockerd and a systemd container";
+    return "needs root to run dockerd";
   }
   for (const command of ["dockerd", "docker"]) {
     try {
@@ -23,11 +28,6 @@ export function systemdContainerUnavailableReason(): string | undefined {
     } catch {
       return `needs ${command} on PATH (apt-get install docker.io)`;
     }
-  }
-  try {
-    statSync("/usr/lib/systemd/systemd");
-  } catch {
-    return "needs /usr/lib/systemd/systemd on the host (apt-get install systemd)";
   }
   return undefined;
 }
@@ -133,104 +133,6 @@ export async function importHostUsrImage(engine: DockerEngine, folder: string, t
   await engine.docker(["import", "-", tag], archive);
 }
 
-/** A container running systemd as PID 1, from {@link startSystemdContainer}. */
-export interface SystemdContainer {
-  /** Runs a command in the container and returns its standard output. */
-  exec(args: string[]): Promise<string>;
-  /** Removes the container and the cgroup folders under its cgroup parent. */
-  remove(): Promise<void>;
-}
-
-/** Settings for {@link startSystemdContainer}. */
-export interface SystemdContainerOptions {
-  image: string;
-  name: string;
-  /** Top-level cgroup folder for this container alone, so clean-up touches nothing else. */
-  cgroupParent: string;
-  /** Host folders mounted at the same path inside the container. */
-  mounts: Array<{ path: string; readOnly: boolean }>;
-}
-
-/**
- * Boots `/lib/systemd/systemd` as PID 1 in a container without network, with the host's
- * `/usr` read-only and the capabilities systemd needs (docker's `--privileged` fails on
- * hosts missing a capability in the bounding set), and waits until
- * `systemctl is-system-running --wait` returns.
- */
-export async function startSystemdContainer(engine: DockerEngine, options: SystemdContainerOptions): Promise<SystemdContainer> {
-  const mountArgs = options.mounts.flatMap((mount) => ["-v", `${mount.path}:${mount.path}:${mount.readOnly ? "ro" : "rw"}`]);
-  await engine.docker([
-    "run",
-    "-d",
-    "--name",
-    options.name,
-    "--network",
-    "none",
-    "--cap-add",
-    "SYS_ADMIN",
-    "--cap-add",
-    "SYS_PTRACE",
-    "--security-opt",
-    "seccomp=unconfined",
-    "--tmpfs",
-    "/run",
-    "--tmpfs",
-    "/run/lock",
-    "--tmpfs",
-    "/tmp",
-    "-v",
-    "/sys/fs/cgroup:/sys/fs/cgroup:rw",
-    "--cgroupns=host",
-    `--cgroup-parent=/${options.cgroupParent}`,
-    "-v",
-    "/usr:/usr:ro",
-    ...mountArgs,
-    "-e",
-    "container=docker",
-    options.image,
-    "/lib/systemd/systemd",
-  ]);
-
-  const container: SystemdContainer = {
-    exec: (args) => engine.docker(["exec", options.name, ...args]),
-    remove: async () => {
-      await engine.docker(["rm", "-f", options.name]).catch(() => "");
-      removeCgroupTree(options.cgroupParent);
-    },
-  };
-
-  try {
-    await waitForSystemd(container, options.name);
-  } catch (error) {
-    await container.remove();
-    throw error;
-  }
-  return container;
-}
-
-/**
- * Waits until systemd in the container reports `running` or `degraded` (a unit failed,
- * but systemd and its bus are up). Right after `docker run`, systemctl cannot reach
- * systemd yet and fails, so it is retried for up to a minute.
- */
-async function waitForSystemd(container: SystemdContainer, name: string): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  let last = "";
-
-  while (Date.now() < deadline) {
-    try {
-      last = await container.exec(["systemctl", "is-system-running", "--wait"]);
-    } catch (error) {
-      const failed = error as { stdout?: string; stderr?: string };
-      last = `${failed.stdout ?? ""}${failed.stderr ?? ""}`;
-    }
-    if (["running", "degraded"].includes(last.trim())) {
-      return;
-    }
-    await new Promise((wake) => setTimeout(wake, 200));
-  }
-  throw new Error(`systemd in container ${name} did not start within a minute: systemctl is-system-running printed ${JSON.stringify(last)}`);
-}
 
 /** Removes `<hierarchy>/<name>` and every folder below it in each cgroup hierarchy, deepest first. */
 export function removeCgroupTree(name: string): void {

@@ -2,7 +2,7 @@
 // given on the command line with the compiled systemd attestor against the container's
 // system bus, and prints one JSON object mapping each pid to its values or error.
 import { pino } from "pino";
-import { createSystemdAttestor } from "../../../../dist/plugins/workloadattestor/systemd/systemd-attestor.js";
+import { createSystemdAttestor } from "../../../dist/plugins/workloadattestor/systemd/systemd-attestor.js";
 
 const attestor = createSystemdAttestor({}, pino({ level: "debug" }, pino.destination(2)));
 const results = {};
