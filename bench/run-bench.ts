@@ -176,8 +176,8 @@ async function main(): Promise<void> {
     if (scaleEntries > 0) {
       const scale = await measureSyncAtScale({ server, folder: join(folder, "scale"), trustDomain, entries: scaleEntries });
       printHeader(`Entry sync at scale, ${scaleEntries} entries for one agent (${scale.revisionPages} revision pages in the first sync)`);
-      console.log(formatRow("first sync (floor: idle agent)", scale.firstSyncMs, scale.idleFirstSyncMs, "ms"));
-      console.log(formatRow("sync extra (floor: ListEntries)", scale.firstSyncMs - scale.idleFirstSyncMs, scale.listMs, "ms"));
+      console.log(formatRow("first sync (floor: ListEntries)", scale.firstSyncMs, scale.listMs, "ms"));
+      console.log(formatRow("start to sync (floor: idle)", scale.startToFirstSyncMs, scale.idleStartToFirstSyncMs, "ms"));
       console.log(formatRow("agent RSS (floor: idle)", scale.rssKb / 1024, scale.idleRssKb / 1024, "MiB"));
       console.log(`all ${scaleEntries} X.509-SVIDs cached ${(scale.allSvidsMs / 1000).toFixed(1)} s after the agent started; creating the entries took ${(scale.createMs / 1000).toFixed(1)} s`);
       console.log(`agent memory per cached SVID: ${((scale.rssKb - scale.idleRssKb) / scaleEntries).toFixed(2)} KiB (RSS difference to the idle agent)`);
