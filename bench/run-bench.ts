@@ -12,6 +12,9 @@
  * - Entry-to-workload propagation (bench/propagation.ts).
  * - Entry sync at scale (bench/sync-scale.ts): time to the first sync and to a full SVID
  *   cache with BENCH_SCALE_ENTRIES entries for one agent, and that agent's memory.
+ * - Workload attestation (bench/attestation-bench.ts): cost per call of the unix, docker
+ *   and k8s attestors, and the agent's memory while pod callers attest at once. Its
+ *   settings are described in that file.
  *
  * Environment: BENCH_CLIENTS (default 4), BENCH_CALLS (default 300), BENCH_WARMUP (default
  * 30), BENCH_PROPAGATION_SAMPLES (default 5), BENCH_SCALE_ENTRIES (default 10000; 0 skips
@@ -28,6 +31,7 @@ import { WorkloadApiClient, workloadApiService } from "../src/proto/index.js";
 import { prepareAgentAttestation, startAgent, startServer } from "../src/devtools/local-deployment.js";
 import { measurePropagation } from "./propagation.js";
 import { measureSyncAtScale } from "./sync-scale.js";
+import { measureAttestation } from "./attestation-bench.js";
 
 const execFileAsync = promisify(execFile);
 const benchFolder = dirname(fileURLToPath(import.meta.url));
@@ -181,6 +185,12 @@ async function main(): Promise<void> {
       console.log(formatRow("agent RSS (floor: idle)", scale.rssKb / 1024, scale.idleRssKb / 1024, "MiB"));
       console.log(`all ${scaleEntries} X.509-SVIDs cached ${(scale.allSvidsMs / 1000).toFixed(1)} s after the agent started; creating the entries took ${(scale.createMs / 1000).toFixed(1)} s`);
       console.log(`agent memory per cached SVID: ${((scale.rssKb - scale.idleRssKb) / scaleEntries).toFixed(2)} KiB (RSS difference to the idle agent)`);
+    }
+
+    for (const section of await measureAttestation({ server, folder: join(folder, "attestation"), trustDomain })) {
+      printHeader(section.title);
+      for (const row of section.rows) console.log(formatRow(row.name, row.value, row.floor, row.unit));
+      for (const note of section.notes) console.log(note);
     }
   } finally {
     stopFloor?.();
