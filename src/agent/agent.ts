@@ -245,10 +245,10 @@ function createWorkloadAttestors(config: AgentConfig, logger: Logger): WorkloadA
   const attestors: WorkloadAttestor[] = [];
   const settings = config.workloadAttestors;
   if (settings.docker !== undefined) {
-    attestors.push(createDockerAttestor(settings.docker, logger.child({ subsystem: "workload_attestor", attestor: "docker" })));
+    attestors.push(createDockerAttestor(settings.docker, logger));
   }
   if (settings.k8s !== undefined) {
-    attestors.push(createK8sAttestor(settings.k8s, logger.child({ subsystem: "workload_attestor", attestor: "k8s" })));
+    attestors.push(createK8sAttestor(settings.k8s, logger));
   }
   if (settings.systemd !== undefined) {
     attestors.push(createSystemdAttestor(settings.systemd, logger.child({ subsystem: "workload_attestor", attestor: "systemd" })));

@@ -4,11 +4,12 @@ import type { Selector } from "../spiffe/selector.js";
 import { dedupeSelectors, sortSelectors } from "../spiffe/selector.js";
 
 /**
- * Default time one attestor may take for one call, in milliseconds. It leaves room for a
- * Kubernetes attestor that polls the kubelet while a new pod becomes visible (SPIRE's `k8s`
- * plugin polls up to 60 times, 500 ms apart, by default).
+ * Default time one attestor may take for one call, in milliseconds. SPIRE's `k8s` plugin
+ * polls the kubelet up to 60 times, 500 ms apart, by default, while a new pod becomes
+ * visible. The limit is 5 s longer than those 30 s, so the plugin stops polling first and
+ * logs its own reason instead of a bare timeout.
  */
-export const DEFAULT_ATTESTOR_TIMEOUT_MS = 30_000;
+export const DEFAULT_ATTESTOR_TIMEOUT_MS = 35_000;
 
 /** Raised when every configured attestor failed for a caller; the Workload API maps it to Unavailable. */
 export class WorkloadAttestationError extends Error {
