@@ -114,6 +114,7 @@ export async function runAgent(config: AgentConfig, logger: Logger, signal: Abor
     trustDomain: config.trustDomain,
     dataDir,
     syncIntervalMs: config.syncIntervalMs,
+    availabilityTargetMs: config.availabilityTargetMs,
     agentSvid,
     keyManager,
     reattest: createReattestor({ endpoint, keyManager, nodeAttestor, logger: logger.child({ subsystem: "attestor" }) }),

@@ -172,6 +172,12 @@ describe("parseAgentConfig", () => {
     );
   });
 
+  it("reads availability_target of at least 24h", () => {
+    expect(parseAgentConfig(spireStyleConf('availability_target = "36h"'), "agent.conf").availabilityTargetMs).toBe(36 * 3_600_000);
+    expect(parseAgentConfig(spireStyleConf(), "agent.conf").availabilityTargetMs).toBeUndefined();
+    expect(() => parseAgentConfig(spireStyleConf('availability_target = "12h"'), "agent.conf")).toThrow("availability_target must be at least 24h");
+  });
+
   it("accepts log_format text", () => {
     expect(parseAgentConfig(spireStyleConf('log_format = "text"'), "agent.conf").logFormat).toBe("text");
     expect(() => parseAgentConfig(spireStyleConf('log_format = "yaml"'), "agent.conf")).toThrow("log_format");

@@ -101,6 +101,7 @@ function finishConfig(settings: AgentSettings, plugins: PluginSettings): AgentCo
     nodeAttestor: plugins.nodeAttestor ?? { name: "join_token" },
     workloadAttestors: plugins.workloadAttestors,
     runtimeDir: settings.runtimeDir,
+    availabilityTargetMs: settings.availabilityTargetMs,
   };
 
   const format = settings.trustBundleFormat ?? "pem";

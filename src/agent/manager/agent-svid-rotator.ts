@@ -8,7 +8,7 @@ import type { ServerClient } from "../client/server-client.js";
 import { asAgentRejection } from "./agent-rejected.js";
 import { renewAgentSvid } from "./agent-rotation.js";
 import type { Reattest } from "./agent-rotation.js";
-import { shouldRotateX509 } from "./rotation.js";
+import { shouldRotateX509WithTarget } from "./rotation.js";
 
 /** How often the agent SVID is checked for renewal, as in SPIRE. */
 const AGENT_SVID_CHECK_INTERVAL_MS = 5_000;
@@ -29,6 +29,8 @@ export interface AgentSvidRotatorOptions {
    */
   reattest?: Reattest;
   logger: Logger;
+  /** `availability_target` in milliseconds; see {@link shouldRotateX509WithTarget}. */
+  availabilityTargetMs?: number;
 }
 
 /** Keeps the agent's own SVID fresh: renews it, or attests again, at its jittered half-life. */
@@ -87,7 +89,7 @@ export function createAgentSvidRotator(options: AgentSvidRotatorOptions): AgentS
 
       while (!signal.aborted) {
         await sleep(delayMs, signal);
-        if (signal.aborted || !shouldRotateX509(state, Date.now())) {
+        if (signal.aborted || !shouldRotateX509WithTarget(state, Date.now(), options.availabilityTargetMs)) {
           continue;
         }
 

@@ -43,6 +43,8 @@ export interface ManagerOptions {
    */
   reattest?: Reattest;
   logger: Logger;
+  /** `availability_target` in milliseconds, for workload SVIDs and the agent SVID; unset means half-life renewal only. */
+  availabilityTargetMs?: number;
 }
 
 /** Settings of {@link Manager.initialize}. */
@@ -101,9 +103,16 @@ export function createManager(options: ManagerOptions): Manager {
       client.release();
     },
     reattest: options.reattest,
+    availabilityTargetMs: options.availabilityTargetMs,
     logger,
   });
-  const minter = createSvidMinter({ client, cache, logger, onRejected: (rejection) => fatal?.(rejection) });
+  const minter = createSvidMinter({
+    client,
+    cache,
+    logger,
+    availabilityTargetMs: options.availabilityTargetMs,
+    onRejected: (rejection) => fatal?.(rejection),
+  });
 
   function storeState(): void {
     const agentSvid = rotator.current();
