@@ -75,7 +75,8 @@ export interface RunningServer extends RunningDaemon {
  * Starts tessera-server as a child process on an ephemeral loopback port.
  *
  * The server's own log line "Server APIs listening" carries the port it bound; this
- * waits for it. The admin socket lives in `folder/server/private/api.sock`.
+ * waits for it. The admin socket lives in `folder/server/private/api.sock`. When the
+ * line does not come within 30 s, the server is killed (SIGKILL) before the error is thrown.
  */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const folder = resolve(options.folder, "server");
@@ -123,10 +124,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
   const daemon = spawnDaemon(serverBin, ["run", "-config", configPath], logPath, options.env);
   const child = daemon.child;
-  const port = await waitForLogLine(child, logPath, (line) => {
-    if (line.msg !== "Server APIs listening") return undefined;
-    return typeof line.port === "number" ? line.port : Number(line.port);
-  });
+  const port = await killOnFailure(
+    daemon,
+    waitForLogLine(child, logPath, (line) => {
+      if (line.msg !== "Server APIs listening") return undefined;
+      return typeof line.port === "number" ? line.port : Number(line.port);
+    }),
+  );
 
   return {
     process: child,
@@ -266,14 +270,15 @@ function nodeAttestorLines(options: AgentOptions): string[] {
 
 /**
  * Starts tessera-agent as a child process and waits until `tessera-agent healthcheck`
- * passes against its Workload API socket.
+ * passes against its Workload API socket. When it does not pass within
+ * `startTimeoutMs`, the agent is killed (SIGKILL) before the error is thrown.
  */
 export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const files = writeAgentFiles(options);
 
   const tokenArgs = options.joinToken === undefined ? [] : ["-joinTokenFile", files.joinTokenPath];
   const daemon = spawnDaemon(agentBin, ["run", "-config", files.configPath, ...tokenArgs], files.logPath, options.env);
-  await waitUntilHealthy(daemon.child, files.socketPath, files.logPath, options.startTimeoutMs);
+  await killOnFailure(daemon, waitUntilHealthy(daemon.child, files.socketPath, files.logPath, options.startTimeoutMs));
 
   return {
     process: daemon.child,
@@ -464,6 +469,25 @@ async function waitUntilHealthy(child: ChildProcess, socketPath: string, logPath
     }
   }
   throw new Error(`tessera-agent did not become healthy within ${timeoutMs} ms; see ${logPath}`);
+}
+
+/**
+ * Awaits `starting` and returns its value. When it rejects, kills the daemon with SIGKILL
+ * and waits for its exit and its log before re-throwing, so a failed start leaves no process.
+ */
+async function killOnFailure<T>(daemon: SpawnedDaemon, starting: Promise<T>): Promise<T> {
+  try {
+    return await starting;
+  } catch (error) {
+    const { child } = daemon;
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolveExit) => child.once("exit", resolveExit));
+      child.kill("SIGKILL");
+      await exited;
+    }
+    await daemon.logWritten;
+    throw error;
+  }
 }
 
 async function stopDaemon({ child, logWritten }: SpawnedDaemon, graceMs = 10_000): Promise<number | null> {
