@@ -10,6 +10,8 @@
  *   responses recorded from the agent. CLIENTS processes run at once, each making CALLS
  *   sequential calls after WARMUP untimed ones.
  * - Entry-to-workload propagation (bench/propagation.ts).
+ * - Agent restart with the server down (bench/restart-offline.ts): time from spawning the
+ *   agent to the first X.509-SVID it serves from its runtime cache.
  * - Entry sync at scale (bench/sync-scale.ts): time to the first sync and to a full SVID
  *   cache with BENCH_SCALE_ENTRIES entries for one agent, and that agent's memory.
  * - Workload attestation (bench/attestation-bench.ts): cost per call of the unix, docker
@@ -17,8 +19,8 @@
  *   settings are described in that file.
  *
  * Environment: BENCH_CLIENTS (default 4), BENCH_CALLS (default 300), BENCH_WARMUP (default
- * 30), BENCH_PROPAGATION_SAMPLES (default 5), BENCH_SCALE_ENTRIES (default 10000; 0 skips
- * the scale benchmark).
+ * 30), BENCH_PROPAGATION_SAMPLES (default 5), BENCH_RESTART_SAMPLES (default 5; 0 skips the
+ * restart benchmark), BENCH_SCALE_ENTRIES (default 10000; 0 skips the scale benchmark).
  */
 import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -30,6 +32,7 @@ import { credentials, Metadata } from "@grpc/grpc-js";
 import { WorkloadApiClient, workloadApiService } from "../src/proto/index.js";
 import { prepareAgentAttestation, startAgent, startServer } from "../src/devtools/local-deployment.js";
 import { measurePropagation } from "./propagation.js";
+import { measureRestartOffline } from "./restart-offline.js";
 import { measureSyncAtScale } from "./sync-scale.js";
 import { measureAttestation } from "./attestation-bench.js";
 
@@ -40,6 +43,7 @@ const clientCount = Number(process.env.BENCH_CLIENTS ?? 4);
 const callsPerClient = Number(process.env.BENCH_CALLS ?? 300);
 const warmupCalls = Number(process.env.BENCH_WARMUP ?? 30);
 const propagationSamples = Number(process.env.BENCH_PROPAGATION_SAMPLES ?? 5);
+const restartSamples = Number(process.env.BENCH_RESTART_SAMPLES ?? 5);
 const scaleEntries = Number(process.env.BENCH_SCALE_ENTRIES ?? 10_000);
 const trustDomain = "bench.tessera.test";
 
@@ -176,6 +180,15 @@ async function main(): Promise<void> {
     printHeader(`Entry-to-workload propagation, ${propagationSamples} entries (floor: the entry create command alone; agent sync_interval 5s)`);
     console.log(formatRow("median", median(propagation.propagationMs), median(propagation.entryCreateMs), "ms"));
     console.log(formatRow("max", Math.max(...propagation.propagationMs), Math.max(...propagation.entryCreateMs), "ms"));
+
+    if (restartSamples > 0) {
+      const restart = await measureRestartOffline({ folder: join(folder, "restart"), trustDomain, uid, samples: restartSamples });
+      printHeader(`Agent restart to first X.509-SVID, server down, ${restartSamples} restarts (floor: "tessera-agent run -help", Node.js start and module load)`);
+      console.log(formatRow("median", median(restart.restartMs), median(restart.processStartMs), "ms"));
+      console.log(formatRow("max", Math.max(...restart.restartMs), Math.max(...restart.processStartMs), "ms"));
+      console.log(`agent log, "Starting agent" to "Workload API socket listening": median ${median(restart.logStartToListeningMs).toFixed(0)} ms, max ${Math.max(...restart.logStartToListeningMs).toFixed(0)} ms`);
+      console.log(`${restart.restoredSvids} X.509-SVIDs restored from the runtime cache in ${restart.runtimeDir}; FetchX509SVID polled every 20 ms`);
+    }
 
     if (scaleEntries > 0) {
       const scale = await measureSyncAtScale({ server, folder: join(folder, "scale"), trustDomain, entries: scaleEntries });
