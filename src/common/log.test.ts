@@ -1,10 +1,10 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 
-import { createLogger, createLogLevelController, SPIRE_LOG_LEVELS, toPinoLevel } from "./log.js";
+import { createLogger, createLogLevelController, reopenLogFile, SPIRE_LOG_LEVELS, toPinoLevel, toSpireLogLevel } from "./log.js";
 import type { LoggerOptions } from "./log.js";
 
 let folder: string;
@@ -38,6 +38,83 @@ describe("toPinoLevel", () => {
 
   it("rejects an unknown level", () => {
     expect(() => toPinoLevel("LOUD")).toThrow('invalid log level "LOUD"');
+  });
+});
+
+describe("toSpireLogLevel", () => {
+  it("accepts any case and WARNING", () => {
+    expect(toSpireLogLevel("debug")).toBe("DEBUG");
+    expect(toSpireLogLevel(" Warning ")).toBe("WARN");
+    expect(toSpireLogLevel("PANIC")).toBe("PANIC");
+  });
+
+  it("rejects an unknown level", () => {
+    expect(() => toSpireLogLevel("LOUD")).toThrow('invalid log level "LOUD"');
+  });
+});
+
+describe("reopenLogFile", () => {
+  it("writes to a new file after a rename", () => {
+    const logger = openLogger();
+    logger.info("before rotation");
+    renameSync(logPath, `${logPath}.1`);
+
+    expect(reopenLogFile(logger)).toBe(true);
+    logger.info("after rotation");
+
+    expect(loggedMessages()).toEqual(["after rotation"]);
+    expect(readFileSync(`${logPath}.1`, "utf8")).toContain("before rotation");
+    expect(readFileSync(`${logPath}.1`, "utf8")).not.toContain("after rotation");
+  });
+
+  it("keeps text lines as text", () => {
+    const logger = openLogger({ format: "text" });
+    renameSync(logPath, `${logPath}.1`);
+
+    reopenLogFile(logger);
+    logger.info("after rotation");
+
+    expect(logLines()[0]).toContain("msg=\"after rotation\"");
+  });
+
+  it("keeps the old file when the path cannot be opened, then recovers", async () => {
+    const logger = openLogger();
+    logger.info("before rotation");
+    renameSync(logPath, `${logPath}.1`);
+    mkdirSync(logPath);
+
+    const errors: string[] = [];
+    const stderr = vi.spyOn(process.stderr, "write").mockImplementation((text) => errors.push(String(text)) > 0);
+    try {
+      expect(() => reopenLogFile(logger)).toThrow(/EISDIR/);
+      logger.info("still in the old file");
+      rmdirSync(logPath);
+      reopenLogFile(logger);
+      logger.info("in the new file");
+      // A second close of the old descriptor would be reported after its callback runs.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    } finally {
+      stderr.mockRestore();
+    }
+
+    expect(readFileSync(`${logPath}.1`, "utf8")).toContain("still in the old file");
+    expect(loggedMessages()).toEqual(["in the new file"]);
+    expect(errors.join("")).toContain("EISDIR");
+    expect(errors.join("")).not.toContain("EBADF");
+  });
+
+  it("does nothing for standard output or a child", () => {
+    const logger = openLogger();
+
+    expect(reopenLogFile(createLogger({ name: "tessera-test" }))).toBe(false);
+    expect(reopenLogFile(logger.child({ subsystem: "manager" }))).toBe(false);
+  });
+
+  it("creates the file without group write or other access", () => {
+    openLogger().info("line");
+
+    expect(existsSync(logPath)).toBe(true);
+    expect(statSync(logPath).mode & 0o037).toBe(0);
   });
 });
 
@@ -92,6 +169,20 @@ describe("createLogLevelController", () => {
 
     expect(controller.currentLevel()).toBe("INFO");
     expect(loggedMessages()).toEqual(["shown after reset"]);
+  });
+
+  it("resets to a reconfigured level", () => {
+    const root = openLogger();
+    const controller = createLogLevelController(root);
+
+    controller.reconfigure("DEBUG");
+    controller.setLevel("ERROR");
+    controller.resetLevel();
+    root.debug("shown at the reconfigured level");
+
+    expect(controller.launchLevel()).toBe("DEBUG");
+    expect(controller.currentLevel()).toBe("DEBUG");
+    expect(loggedMessages()).toEqual(["shown at the reconfigured level"]);
   });
 
   it("silences fatal lines at PANIC", () => {

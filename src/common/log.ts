@@ -62,10 +62,12 @@ export function createLogger(options: LoggerOptions): Logger {
     dest: options.destination ?? 1,
     sync: true,
     mkdir: typeof options.destination === "string",
+    // SPIRE creates its log file with mode 0640; the umask may remove more.
+    mode: LOG_FILE_MODE,
   });
   const destination: DestinationStream = options.format === "text" ? createTextDestination(file) : file;
 
-  return pino(
+  const logger = pino(
     {
       name: options.name,
       level: toPinoLevel(options.level ?? "INFO"),
@@ -83,6 +85,66 @@ export function createLogger(options: LoggerOptions): Logger {
     },
     destination,
   );
+  if (typeof options.destination === "string") {
+    logFiles.set(logger, file);
+    reportFileErrors(file, options.destination);
+  }
+  return logger;
+}
+
+/**
+ * Writes log file errors (a failed reopen, a full disk) to standard error instead of
+ * letting them end the process. pino re-raises every destination error except EPIPE, and
+ * an 'error' event without a listener throws. Because pino's handler emits each error a
+ * second time, a repeat of the same error object is skipped.
+ */
+function reportFileErrors(file: ReturnType<typeof pino.destination>, path: string): void {
+  let lastError: unknown;
+  file.on("error", (error: Error) => {
+    if (error === lastError) {
+      return;
+    }
+    lastError = error;
+    process.stderr.write(`failed to write to the log file ${path}: ${error.message}\n`);
+  });
+}
+
+/** Permission bits of a log file that {@link createLogger} creates, before the umask. */
+const LOG_FILE_MODE = 0o640;
+
+/** The file destination of each root logger that writes to a path, for {@link reopenLogFile}. */
+const logFiles = new WeakMap<Logger, ReturnType<typeof pino.destination>>();
+
+/**
+ * Closes and opens again the log file of `root`, a logger from {@link createLogger}, so
+ * that after logrotate renamed the file, new lines go to a new file at the configured
+ * path (SIGUSR2, as in SPIRE). Lines written before the call are in the old file.
+ *
+ * Returns false, doing nothing, when `root` writes to a file descriptor (standard output)
+ * or is not a root logger from {@link createLogger}. Throws when the file cannot be
+ * opened again; the logger then keeps writing to the old file.
+ */
+export function reopenLogFile(root: Logger): boolean {
+  const file = logFiles.get(root);
+  if (file === undefined) {
+    return false;
+  }
+
+  const earlierListeners = new Set(file.listeners("ready"));
+  try {
+    file.reopen();
+  } catch (error) {
+    // sonic-boom 4 leaves the listener that closes the old descriptor in place after a
+    // failed open, so the next successful reopen would close it twice and raise an
+    // unhandled 'error' event. Removing it keeps the old descriptor open and in use.
+    for (const listener of file.listeners("ready")) {
+      if (!earlierListeners.has(listener)) {
+        file.removeListener("ready", listener as (...args: unknown[]) => void);
+      }
+    }
+    throw error;
+  }
+  return true;
 }
 
 /** SPIRE's log level names, least verbose first, as the agent Logger API spells them. */
@@ -102,8 +164,24 @@ const SPIRE_TO_PINO: Readonly<Record<SpireLogLevel, LevelWithSilent>> = {
 };
 
 /**
- * Changes the level of a running process's logs, for the agent Logger API. The level the
- * root logger had when the controller was created is the launch level.
+ * Converts a configured level name (`log_level`, any case, `WARNING` for `WARN`) to its
+ * {@link SPIRE_LOG_LEVELS} name. Throws on an unknown name, as {@link toPinoLevel} does.
+ */
+export function toSpireLogLevel(level: string): SpireLogLevel {
+  const name = level.trim().toUpperCase();
+  if (name === "WARNING") {
+    return "WARN";
+  }
+  if (!(SPIRE_LOG_LEVELS as readonly string[]).includes(name)) {
+    throw new Error(`invalid log level "${level}": expected one of DEBUG, INFO, WARN, ERROR`);
+  }
+  return name as SpireLogLevel;
+}
+
+/**
+ * Changes the level of a running process's logs, for the agent Logger API and for a
+ * configuration reload. The level the root logger had when the controller was created is
+ * the launch level until {@link LogLevelController.reconfigure} replaces it.
  */
 export interface LogLevelController {
   /** Level the root logger uses now. */
@@ -114,6 +192,11 @@ export interface LogLevelController {
   setLevel(level: SpireLogLevel): void;
   /** Sets the level back to {@link launchLevel}. */
   resetLevel(): void;
+  /**
+   * Sets the level and makes it the launch level, for a reloaded `log_level`. A later
+   * {@link resetLevel} then returns to the configured level, not to the one at start-up.
+   */
+  reconfigure(level: SpireLogLevel): void;
 }
 
 /**
@@ -126,7 +209,7 @@ export interface LogLevelController {
  * `toPinoLevel`).
  */
 export function createLogLevelController(root: Logger): LogLevelController {
-  const launch = spireLevelOf(root);
+  let launch = spireLevelOf(root);
 
   return {
     currentLevel: () => spireLevelOf(root),
@@ -136,6 +219,10 @@ export function createLogLevelController(root: Logger): LogLevelController {
     },
     resetLevel() {
       root.level = SPIRE_TO_PINO[launch];
+    },
+    reconfigure(level) {
+      launch = level;
+      root.level = SPIRE_TO_PINO[level];
     },
   };
 }
