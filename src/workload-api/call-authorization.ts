@@ -16,6 +16,8 @@ export interface CallAuthorizationContext {
   logger: Logger;
   /** Time limit per attestor in milliseconds; see {@link attestWorkload}. */
   attestorTimeoutMs?: number;
+  /** `log_selectors`: prefixes of the selectors that "No identity issued" lines may show. Default none. */
+  logSelectors?: readonly string[];
 }
 
 /** A caller that passed every check: its pid and the selectors that describe it. */

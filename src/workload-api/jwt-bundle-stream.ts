@@ -1,13 +1,13 @@
 import { status as Status } from "@grpc/grpc-js";
 import type { ServerWritableStream } from "@grpc/grpc-js";
 import type { workload } from "../proto/index.js";
-import { formatSelector } from "../spiffe/selector.js";
 import { authorizeCall } from "./call-authorization.js";
 import type { AuthorizedCaller } from "./call-authorization.js";
 import { isServiceError, serviceError } from "./grpc-status.js";
 import { bundleMapsEqual } from "./bundle-maps.js";
 import { callerJwtBundles, composeJwtBundleMap } from "./jwt-bundles.js";
 import type { JwtMethodContext } from "./jwt-method-context.js";
+import { logNoIdentityIssued } from "./no-identity-log.js";
 import { createStreamSender } from "./stream-sender.js";
 
 /**
@@ -109,10 +109,12 @@ function followEntryChanges(caller: AuthorizedCaller, context: JwtMethodContext,
 function composeCallerBundles(caller: AuthorizedCaller, context: JwtMethodContext): Record<string, Buffer> | undefined {
   const identities = context.jwtSource.matchingIdentities(caller.selectors);
   if (identities.length === 0 && context.allowUnauthenticatedVerifiers !== true) {
-    context.logger.error(
-      { pid: caller.pid, registered: false, selectors: caller.selectors.map(formatSelector) },
-      "No identity issued",
-    );
+    logNoIdentityIssued(context.logger, {
+      pid: caller.pid,
+      selectors: caller.selectors,
+      method: "FetchJWTBundles",
+      logSelectors: context.logSelectors,
+    });
     return undefined;
   }
   return composeJwtBundleMap(callerJwtBundles(context.jwtSource, identities));

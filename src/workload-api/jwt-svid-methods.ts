@@ -1,13 +1,13 @@
 import { status as Status } from "@grpc/grpc-js";
 import type { ServerUnaryCall, ServiceError, sendUnaryData } from "@grpc/grpc-js";
 import type { workload } from "../proto/index.js";
-import { formatSelector } from "../spiffe/selector.js";
 import { parseSpiffeId } from "../spiffe/spiffe-id.js";
 import { authorizeCall, hasSecurityHeader, missingSecurityHeaderError } from "./call-authorization.js";
 import { isServiceError, serviceError } from "./grpc-status.js";
 import { callerJwtBundles } from "./jwt-bundles.js";
 import type { JwtMethodContext } from "./jwt-method-context.js";
 import { JwtSvidValidationError, publicKeyFromDer, validateJwtSvid } from "./jwt-svid-validation.js";
+import { logNoIdentityIssued } from "./no-identity-log.js";
 import type { JwtKeyLookup } from "./jwt-svid-validation.js";
 import { toProtobufStruct } from "./protobuf-struct.js";
 import { filterDuplicateHints } from "./x509-response.js";
@@ -66,10 +66,13 @@ async function fetchJwtSvids(
     (identity) => requestedId === "" || identity.spiffeId === requestedId,
   );
   if (identities.length === 0) {
-    context.logger.error(
-      { pid: caller.pid, registered: false, selectors: caller.selectors.map(formatSelector), spiffe_id: requestedId },
-      "No identity issued",
-    );
+    logNoIdentityIssued(context.logger, {
+      pid: caller.pid,
+      selectors: caller.selectors,
+      method: "FetchJWTSVID",
+      logSelectors: context.logSelectors,
+      requestedSpiffeId: requestedId,
+    });
     throw serviceError(Status.PERMISSION_DENIED, "no identity issued");
   }
 

@@ -60,13 +60,14 @@ afterEach(async () => {
 
 const UNIX_ATTESTOR = createUnixAttestor({ discoverWorkloadPath: false, workloadSizeLimit: 0 });
 
-async function start(attestors: WorkloadAttestor[] = [UNIX_ATTESTOR], allowUnauthenticatedVerifiers = false) {
+async function start(attestors: WorkloadAttestor[] = [UNIX_ATTESTOR], allowUnauthenticatedVerifiers = false, logSelectors?: string[]) {
   endpoint = await startWorkloadEndpoint({
     socketPath,
     identitySource: identities.source,
     attestors,
     logger: captured.logger,
     allowUnauthenticatedVerifiers,
+    logSelectors,
   });
 }
 
@@ -124,7 +125,44 @@ describe("FetchX509SVID", () => {
     expect(status.details).toBe("no identity issued");
     const line = captured.lines.find((entry) => entry.msg === "No identity issued");
     expect(line?.pid).toBe(process.pid);
-    expect(line?.selectors).toContain(`unix:${OWN_UID}`);
+    expect(line?.method).toBe("FetchX509SVID");
+    expect(line?.subsystem).toBe("workload_api");
+    // Without log_selectors no selector value is logged, as in SPIRE.
+    expect(line?.selectors).toEqual([]);
+    expect(line?.selectors_hidden).toBeGreaterThan(0);
+  });
+
+  it("logs the selectors that log_selectors allows", async () => {
+    await start([UNIX_ATTESTOR], false, ["unix:uid"]);
+
+    await observe(workloadClient().FetchX509SVID({}, securityHeader())).finalStatus();
+
+    const line = captured.lines.find((entry) => entry.msg === "No identity issued");
+    expect(line?.selectors).toEqual([`unix:${OWN_UID}`]);
+  });
+
+  it("attests with swapped attestors from the next call", async () => {
+    identities.state.entries = [await entryFor("entry-1", "web")];
+    const blind: WorkloadAttestor = { name: "unix", attest: () => Promise.resolve([]) };
+    await start([blind]);
+    const denied = await observe(workloadClient().FetchX509SVID({}, securityHeader())).finalStatus();
+
+    endpoint?.setAttestors([UNIX_ATTESTOR]);
+    const stream = observe(workloadClient().FetchX509SVID({}, securityHeader()));
+    const [first] = await stream.messageCount(1);
+
+    expect(denied.code).toBe(grpc.status.PERMISSION_DENIED);
+    expect(first?.svids.map((svid) => svid.spiffe_id)).toEqual(["spiffe://example.org/web"]);
+  });
+
+  it("applies new log_selectors to the next line", async () => {
+    await start();
+
+    endpoint?.setLogSelectors(["unix:uid"]);
+    await observe(workloadClient().FetchX509SVID({}, securityHeader())).finalStatus();
+
+    const line = captured.lines.find((entry) => entry.msg === "No identity issued");
+    expect(line?.selectors).toEqual([`unix:${OWN_UID}`]);
   });
 
   it("sends identities sorted by entry ID", async () => {

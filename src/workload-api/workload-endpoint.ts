@@ -35,10 +35,20 @@ export interface WorkloadEndpointOptions {
   isReady?: () => boolean;
   /** Health checks reported under their service names, e.g. SERVER_HEALTH_SERVICE. */
   healthChecks?: ReadonlyMap<string, NamedHealthCheck>;
+  /** `log_selectors`: prefixes of the selectors that "No identity issued" lines may show. Default none. */
+  logSelectors?: readonly string[];
 }
 
 /** A running Workload API endpoint. */
 export interface WorkloadEndpoint {
+  /**
+   * Attests callers with `attestors` from the next call on. Open streams keep the
+   * selectors they were attested with, and calls still attesting finish with the previous
+   * attestors, so the caller should close those only once such calls are done.
+   */
+  setAttestors(attestors: readonly WorkloadAttestor[]): void;
+  /** Replaces the `log_selectors` prefixes for the next "No identity issued" lines. */
+  setLogSelectors(prefixes: readonly string[]): void;
   /** Ends every open call, stops accepting connections and removes the socket file. */
   close(): Promise<void>;
 }
@@ -59,6 +69,7 @@ export async function startWorkloadEndpoint(options: WorkloadEndpointOptions): P
     logger,
     attestorTimeoutMs: options.attestorTimeoutMs,
     allowUnauthenticatedVerifiers: options.allowUnauthenticatedVerifiers,
+    logSelectors: options.logSelectors,
   };
   const jwtContext: JwtMethodContext | undefined =
     options.jwtSource === undefined
@@ -72,7 +83,15 @@ export async function startWorkloadEndpoint(options: WorkloadEndpointOptions): P
 
   const socket = await listenWorkloadSocket(server, { socketPath: options.socketPath, logger });
 
+  // The JWT context is a copy, so each setting goes to both contexts.
+  const contexts = jwtContext === undefined ? [context] : [context, jwtContext];
   return {
+    setAttestors(attestors) {
+      for (const target of contexts) target.attestors = attestors;
+    },
+    setLogSelectors(prefixes) {
+      for (const target of contexts) target.logSelectors = prefixes;
+    },
     async close() {
       // forceShutdown cancels open streams, so their subscriptions close too.
       server.forceShutdown();

@@ -1,12 +1,13 @@
 import { status as Status } from "@grpc/grpc-js";
 import type { ServerWritableStream } from "@grpc/grpc-js";
 import type { workload } from "../proto/index.js";
-import { formatSelector } from "../spiffe/selector.js";
 import { authorizeCall } from "./call-authorization.js";
 import type { AuthorizedCaller, CallAuthorizationContext } from "./call-authorization.js";
 import { bundleMapsEqual } from "./bundle-maps.js";
 import { isServiceError, serviceError } from "./grpc-status.js";
 import type { IdentitySource, WorkloadX509Update } from "./identity-source.js";
+import { logNoIdentityIssued } from "./no-identity-log.js";
+import type { NoIdentityMethod } from "./no-identity-log.js";
 import { createStreamSender } from "./stream-sender.js";
 import type { StreamSender } from "./stream-sender.js";
 import { composeX509BundlesResponse, composeX509SvidResponse } from "./x509-response.js";
@@ -34,7 +35,7 @@ export function serveX509Svids(
 
   void streamUpdates(call, sender, context, (update, caller) => {
     if (update.svids.length === 0) {
-      logNoIdentity(context, caller);
+      logNoIdentity(context, caller, "FetchX509SVID");
       return undefined;
     }
     context.logger.debug(
@@ -71,7 +72,7 @@ export function serveX509Bundles(
   void streamUpdates(call, deduplicated, context, (update, caller) => {
     const hasIdentity = update.svids.length > 0;
     if (!hasIdentity && context.allowUnauthenticatedVerifiers !== true) {
-      logNoIdentity(context, caller);
+      logNoIdentity(context, caller, "FetchX509Bundles");
       return undefined;
     }
     return composeX509BundlesResponse(update, hasIdentity);
@@ -150,11 +151,8 @@ function endWithError(sender: StreamSender<unknown>, error: unknown, context: X5
   sender.fail(serviceError(Status.INTERNAL, "internal error while serving the Workload API call"));
 }
 
-function logNoIdentity(context: X509StreamContext, caller: AuthorizedCaller): void {
-  context.logger.error(
-    { pid: caller.pid, registered: false, selectors: caller.selectors.map(formatSelector) },
-    "No identity issued",
-  );
+function logNoIdentity(context: X509StreamContext, caller: AuthorizedCaller, method: NoIdentityMethod): void {
+  logNoIdentityIssued(context.logger, { pid: caller.pid, selectors: caller.selectors, method, logSelectors: context.logSelectors });
 }
 
 function bundleResponsesEqual(a: workload.X509BundlesResponse, b: workload.X509BundlesResponse): boolean {

@@ -16,6 +16,7 @@ export interface AgentSettings {
   logLevel?: string;
   logFormat?: string;
   logFile?: string;
+  logSelectors?: string[];
   adminSocketPath?: string;
   serverAddress?: string;
   serverPort?: number;
@@ -50,6 +51,7 @@ export function readAgentBlock(raw: unknown): AgentSettings {
     logLevel: readString(block, "log_level", "agent"),
     logFormat: readString(block, "log_format", "agent"),
     logFile: readString(block, "log_file", "agent"),
+    logSelectors: readStringList(block, "log_selectors", "agent"),
     adminSocketPath: readString(block, "admin_socket_path", "agent"),
     serverAddress: readString(block, "server_address", "agent"),
     serverPort: readPort(block),

@@ -31,6 +31,11 @@ export interface AgentConfig {
   logFormat: "json" | "text";
   /** Log file path; standard output when undefined. */
   logFile?: string;
+  /**
+   * Selector prefixes (`log_selectors`, e.g. `k8s:ns`) whose selectors may appear in
+   * "No identity issued" lines; selectors matching none of them are left out.
+   */
+  logSelectors: string[];
   serverAddress: string;
   serverPort: number;
   socketPath: string;

@@ -20,6 +20,7 @@ export const SUPPORTED_AGENT_OPTIONS: readonly string[] = [
   "log_file",
   "log_format",
   "log_level",
+  "log_selectors",
   // A Tessera addition with no SPIRE counterpart: the folder of the runtime cache.
   "runtime_dir",
   "server_address",
@@ -37,7 +38,6 @@ export const UNSUPPORTED_AGENT_OPTIONS: readonly string[] = [
   "authorized_delegates",
   "disable_sds_api",
   "disable_workload_api",
-  "log_selectors",
   "log_source_location",
   "profiling_enabled",
   "profiling_freq",

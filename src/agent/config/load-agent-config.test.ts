@@ -178,6 +178,13 @@ describe("parseAgentConfig", () => {
     expect(() => parseAgentConfig(spireStyleConf('availability_target = "12h"'), "agent.conf")).toThrow("availability_target must be at least 24h");
   });
 
+  it("reads log_selectors", () => {
+    expect(parseAgentConfig(spireStyleConf('log_selectors = ["k8s:ns", "unix"]'), "a").logSelectors).toEqual(["k8s:ns", "unix"]);
+    expect(parseAgentConfig(spireStyleConf(), "a").logSelectors).toEqual([]);
+    expect(() => parseAgentConfig(spireStyleConf('log_selectors = [":ns"]'), "a")).toThrow("agent.log_selectors");
+    expect(() => parseAgentConfig(spireStyleConf('log_selectors = "k8s"'), "a")).toThrow("agent.log_selectors must be a list of strings");
+  });
+
   it("accepts log_format text", () => {
     expect(parseAgentConfig(spireStyleConf('log_format = "text"'), "agent.conf").logFormat).toBe("text");
     expect(() => parseAgentConfig(spireStyleConf('log_format = "yaml"'), "agent.conf")).toThrow("log_format");

@@ -82,6 +82,7 @@ function finishConfig(settings: AgentSettings, plugins: PluginSettings): AgentCo
     logLevel: checkLogLevel(settings.logLevel ?? "INFO"),
     logFormat: checkLogFormat(settings.logFormat ?? "json"),
     logFile: settings.logFile === "" ? undefined : settings.logFile,
+    logSelectors: checkLogSelectors(settings.logSelectors ?? []),
     serverAddress: required(settings.serverAddress, "server_address", "-serverAddress"),
     serverPort: checkPort(settings.serverPort),
     socketPath: checkSocketPath(settings.socketPath ?? DEFAULT_SOCKET_PATH),
@@ -164,6 +165,15 @@ function checkLogLevel(level: string): string {
     throw new ConfigError(`agent.log_level: ${(error as Error).message}`, { cause: error });
   }
   return level;
+}
+
+function checkLogSelectors(prefixes: string[]): string[] {
+  for (const prefix of prefixes) {
+    if (!/^[^:\s]+(:\S*)?$/.test(prefix)) {
+      throw new ConfigError(`agent.log_selectors entries must look like "type" or "type:value-prefix" (e.g. "k8s:ns"), got ${JSON.stringify(prefix)}`);
+    }
+  }
+  return prefixes;
 }
 
 function checkLogFormat(format: string): "json" | "text" {
