@@ -6,11 +6,13 @@ import { runDebugCommand } from "./debug-getinfo.js";
 import { run as runHealthcheck } from "./healthcheck.js";
 import { runLoggerCommand } from "./logger-command.js";
 import { run as runAgentCommand } from "./run.js";
+import { run as runValidate } from "./validate.js";
 
 const USAGE = `Usage: tessera-agent <command> [flags]
 
 Commands:
   run              Run the agent (flags: tessera-agent run -help)
+  validate         Check a configuration file without starting anything (same flags as run)
   api fetch x509   Fetch this process's X.509-SVIDs from the Workload API ("api fetch" is the same)
   api fetch jwt    Fetch JWT-SVIDs for -audience and the JWT bundles
   api validate jwt Validate a JWT-SVID (-svid) for an audience (-audience)
@@ -32,6 +34,8 @@ export async function main(args: string[]): Promise<number> {
   switch (command) {
     case "run":
       return runAgentCommand(rest);
+    case "validate":
+      return runValidate(rest);
     case "healthcheck":
       return runHealthcheck(rest);
     case "debug":
