@@ -11,7 +11,7 @@ import { createUnixAttestor } from "../../plugins/workloadattestor/unix/unix-att
 import type { WorkloadAttestor } from "../../plugins/workloadattestor/workload-attestor.js";
 import { claimSocketPath } from "../common/claim-socket-path.js";
 import { createLogLevelController } from "../common/log.js";
-import type { Logger } from "../common/log.js";
+import type { Logger, LogLevelController } from "../common/log.js";
 import { SERVER_HEALTH_SERVICE } from "../workload-api/health-service.js";
 import type { JwtSource } from "../workload-api/jwt-source.js";
 import type { WorkloadEndpoint } from "../workload-api/workload-endpoint.js";
@@ -28,6 +28,7 @@ import type { X509Cache } from "./cache/x509-cache.js";
 import type { ServerEndpoint } from "./client/dial.js";
 import { createServerClient } from "./client/server-client.js";
 import type { AgentConfig } from "./config/agent-config.js";
+import type { ReconfigurableAgent } from "./config/reload.js";
 import { AgentRejectedError, explainRejection } from "./manager/agent-rejected.js";
 import { createReattestor } from "./manager/agent-rotation.js";
 import type { Manager } from "./manager/manager.js";
@@ -54,9 +55,9 @@ import type { RestoredCounts, RuntimeCache } from "./storage/runtime-cache.js";
  * for join_token). A damaged agent-data.json or keys.json is moved aside when the node
  * attestor can attest again, and rejects start-up with what to do otherwise.
  */
-export async function runAgent(config: AgentConfig, logger: Logger, signal: AbortSignal): Promise<void> {
+export async function runAgent(config: AgentConfig, logger: Logger, signal: AbortSignal, hooks: AgentHooks = {}): Promise<void> {
   // Taken before anything can change the level, so ResetLogLevel returns to log_level.
-  const logLevels = createLogLevelController(logger);
+  const logLevels = hooks.logLevels ?? createLogLevelController(logger);
   const dataDir = resolve(config.dataDir);
   logger.info({ data_dir: dataDir, trust_domain: config.trustDomain, server_address: `${config.serverAddress}:${config.serverPort}` }, "Starting agent");
   prepareDataDir(dataDir);
@@ -70,7 +71,21 @@ export async function runAgent(config: AgentConfig, logger: Logger, signal: Abor
   const nodeAttestor = createNodeAttestor(config);
   // Created before attestation, so a plugin that cannot start (a missing kubelet token, say)
   // stops the agent before it spends a single-use join token.
-  const workloadAttestors = createWorkloadAttestors(config, logger);
+  let workloadAttestors = createWorkloadAttestors(config, logger);
+  let logSelectors: readonly string[] = config.logSelectors;
+  let workloadEndpoint: WorkloadEndpoint | undefined;
+  hooks.onReconfigurable?.({
+    replaceWorkloadAttestors(settings) {
+      const previous = workloadAttestors;
+      workloadAttestors = createWorkloadAttestors({ ...config, workloadAttestors: settings }, logger);
+      workloadEndpoint?.setAttestors(workloadAttestors);
+      return previous;
+    },
+    setLogSelectors(prefixes) {
+      logSelectors = prefixes;
+      workloadEndpoint?.setLogSelectors(prefixes);
+    },
+  });
   const keyManager = openWithDamageRecovery(() => createKeyManager(config, nodeAttestor.reattestable, logger), nodeAttestor, logger);
   openWithDamageRecovery(() => readAgentState(dataDir), nodeAttestor, logger);
   const agentSvid = await obtainAgentSvid({
@@ -137,16 +152,15 @@ export async function runAgent(config: AgentConfig, logger: Logger, signal: Abor
   const restored = restoreRuntimeCache(runtimeCache, agentSvid.spiffeId, agentSvid.bundle, logger);
   runtimeCache?.start();
 
-  let workloadEndpoint: WorkloadEndpoint | undefined;
   let adminEndpoint: AdminEndpoint | undefined;
   try {
     if (restored.x509Svids > 0) {
       logger.info({ x509_svids: restored.x509Svids }, "Serving restored SVIDs before the first sync with the server");
-      workloadEndpoint = await serveWorkloadApi(config, { cache, jwtSource, reachability, workloadAttestors }, logger);
+      workloadEndpoint = await serveWorkloadApi({ ...config, logSelectors: [...logSelectors] }, { cache, jwtSource, reachability, workloadAttestors }, logger);
       await manager.initialize(signal, { keepRetrying: () => cache.usableSvidCount() > 0 });
     } else {
       await manager.initialize(signal);
-      workloadEndpoint = await serveWorkloadApi(config, { cache, jwtSource, reachability, workloadAttestors }, logger);
+      workloadEndpoint = await serveWorkloadApi({ ...config, logSelectors: [...logSelectors] }, { cache, jwtSource, reachability, workloadAttestors }, logger);
     }
 
     if (config.adminSocketPath !== undefined) {
@@ -194,6 +208,14 @@ export async function runAgent(config: AgentConfig, logger: Logger, signal: Abor
   logger.info("Agent stopped");
 }
 
+/** Optional links between {@link runAgent} and the command that runs it. */
+export interface AgentHooks {
+  /** Level controller shared with a configuration reload; one is created when unset. */
+  logLevels?: LogLevelController;
+  /** Receives, once the workload attestors exist, what a configuration reload may change. */
+  onReconfigurable?(agent: ReconfigurableAgent): void;
+}
+
 /** Restores the runtime cache into the caches and logs what came back. */
 function restoreRuntimeCache(runtimeCache: RuntimeCache | undefined, agentSpiffeId: string, ownBundle: Buffer[], logger: Logger): RestoredCounts {
   if (runtimeCache === undefined) {
@@ -222,6 +244,7 @@ async function serveWorkloadApi(
     attestors: sources.workloadAttestors,
     allowUnauthenticatedVerifiers: config.allowUnauthenticatedVerifiers,
     allowedForeignJwtClaims: config.allowedForeignJwtClaims,
+    logSelectors: config.logSelectors,
     healthChecks: new Map([[SERVER_HEALTH_SERVICE, serverReachabilityHealthCheck(sources.reachability)]]),
     logger,
   });

@@ -166,6 +166,8 @@ export interface AgentOptions {
   socketPath?: string;
   /** Extra `agent {}` lines, e.g. `sync_interval`. */
   extraAgentConfig?: string[];
+  /** `log_level` of the agent; DEBUG when unset. */
+  logLevel?: string;
   /**
    * Extra lines inside `plugins {}`, e.g. a `WorkloadAttestor "docker"` block. The
    * `unix` WorkloadAttestor is always configured, so do not repeat it here.
@@ -215,7 +217,7 @@ export function writeAgentFiles(options: AgentOptions): AgentFiles {
     [
       "agent {",
       `  data_dir = "${join(folder, "data")}"`,
-      `  log_level = "DEBUG"`,
+      `  log_level = "${options.logLevel ?? "DEBUG"}"`,
       `  server_address = "127.0.0.1"`,
       `  server_port = "${options.serverPort}"`,
       `  socket_path = "${socketPath}"`,
