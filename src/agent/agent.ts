@@ -11,6 +11,7 @@ import { createUnixAttestor } from "../../plugins/workloadattestor/unix/unix-att
 import type { WorkloadAttestor } from "../../plugins/workloadattestor/workload-attestor.js";
 import { claimSocketPath } from "../common/claim-socket-path.js";
 import { createLogLevelController } from "../common/log.js";
+import { notifySystemd } from "../common/systemd-notify.js";
 import type { Logger, LogLevelController } from "../common/log.js";
 import { SERVER_HEALTH_SERVICE } from "../workload-api/health-service.js";
 import type { JwtSource } from "../workload-api/jwt-source.js";
@@ -195,6 +196,7 @@ export async function runAgent(config: AgentConfig, logger: Logger, signal: Abor
     }
     throw error;
   } finally {
+    notifySystemd("STOPPING=1", logger);
     await adminEndpoint?.close();
     await workloadEndpoint?.close();
     for (const attestor of workloadAttestors) {
@@ -237,7 +239,7 @@ async function serveWorkloadApi(
   logger: Logger,
 ): Promise<WorkloadEndpoint> {
   mkdirSync(dirname(resolve(config.socketPath)), { recursive: true, mode: 0o755 });
-  return startWorkloadEndpoint({
+  const endpoint = await startWorkloadEndpoint({
     socketPath: config.socketPath,
     identitySource: sources.cache,
     jwtSource: sources.jwtSource,
@@ -248,6 +250,9 @@ async function serveWorkloadApi(
     healthChecks: new Map([[SERVER_HEALTH_SERVICE, serverReachabilityHealthCheck(sources.reachability)]]),
     logger,
   });
+  // Type=notify units: `systemctl start` returns once workloads can connect.
+  notifySystemd(`READY=1\nSTATUS=Serving the Workload API on ${config.socketPath}`, logger);
+  return endpoint;
 }
 
 function createKeyManager(config: AgentConfig, reattestable: boolean, logger: Logger): KeyManager {

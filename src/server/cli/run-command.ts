@@ -1,5 +1,6 @@
 import { createLogger } from "../../common/log.js";
 import type { Logger } from "../../common/log.js";
+import { notifySystemd } from "../../common/systemd-notify.js";
 import type { FlagSpec, ParsedFlags } from "../../config/flags.js";
 import { loadServerConfig } from "../config/load-server-config.js";
 import type { ServerOverrides } from "../config/load-server-config.js";
@@ -70,8 +71,10 @@ export async function runServerCommand(args: string[], io: CommandIo): Promise<n
   try {
     logger.info({ trust_domain: config.trustDomain, data_dir: config.dataDir }, "Starting tessera-server");
     const server = await startServer(config, logger);
+    notifySystemd(`READY=1\nSTATUS=Serving agents on port ${server.port}`, logger);
     const signal = await stopSignal;
     logger.info({ signal }, "Stopping server");
+    notifySystemd("STOPPING=1", logger);
     await server.stop();
     return 0;
   } catch (error) {
