@@ -38,3 +38,13 @@ bench: build
 
 clean:
 	rm -rf dist build .demo
+
+# Installs the built application, the tessera-agent and tessera-server commands, example
+# configurations in /etc/tessera and the systemd units (see docs/install.md). Run as root;
+# PREFIX (default /usr/local) and DESTDIR (a staging root) are passed to the script.
+PREFIX ?= /usr/local
+DESTDIR ?=
+
+.PHONY: install
+install: build
+	PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" bash scripts/install.sh
