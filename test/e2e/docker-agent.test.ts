@@ -58,6 +58,8 @@ describe.skipIf(skipReason !== undefined)(`docker attestor in tessera-agent${ski
       serverPort: server.port,
       trustBundlePath: bundlePath,
       joinToken,
+      // The refused caller's selectors are logged only for the listed types.
+      extraAgentConfig: ['log_selectors = ["docker"]'],
       extraPlugins: [
         'WorkloadAttestor "docker" {',
         "  plugin_data {",

@@ -60,6 +60,8 @@ describe.skipIf(!isRoot)("k8s attestor in tessera-agent (skipped unless root: it
       serverPort: server.port,
       trustBundlePath: bundlePath,
       joinToken,
+      // The refused caller's selectors are logged only for the listed types.
+      extraAgentConfig: ['log_selectors = ["k8s"]'],
       extraPlugins: [
         'WorkloadAttestor "k8s" {',
         "  plugin_data {",

@@ -28,6 +28,8 @@ try {
     serverPort: server.port,
     trustBundlePath: bundlePath,
     joinToken,
+    // The refused caller's selectors are logged only for the listed types.
+    extraAgentConfig: ['log_selectors = ["unix", "systemd"]'],
     extraPlugins: ['WorkloadAttestor "systemd" {', "  plugin_data {}", "}"],
   });
 
