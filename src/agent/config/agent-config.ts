@@ -3,6 +3,8 @@ import type { DockerAttestorConfig } from "../../../plugins/workloadattestor/doc
 import type { K8sAttestorConfig } from "../../../plugins/workloadattestor/k8s/k8s-config.js";
 import type { SystemdAttestorConfig } from "../../../plugins/workloadattestor/systemd/systemd-config.js";
 import type { UnixAttestorConfig } from "../../../plugins/workloadattestor/unix/unix-config.js";
+import type { HealthChecksConfig } from "./health-checks-block.js";
+import type { TelemetryConfig } from "./telemetry-block.js";
 
 /** Default public socket path, the same as spire-agent's. */
 export const DEFAULT_SOCKET_PATH = "/tmp/spire-agent/public/api.sock";
@@ -76,4 +78,8 @@ export interface AgentConfig {
    * empty string turns the runtime cache off.
    */
   runtimeDir?: string;
+  /** The `telemetry {}` block: the Prometheus endpoint and metric naming. */
+  telemetry: TelemetryConfig;
+  /** The `health_checks {}` block: the HTTP liveness and readiness endpoint. */
+  healthChecks: HealthChecksConfig;
 }

@@ -66,10 +66,34 @@ export const UNSUPPORTED_EXPERIMENTAL_OPTIONS: readonly string[] = [
 ];
 
 /** Top-level blocks Tessera implements. */
-export const SUPPORTED_TOP_LEVEL_BLOCKS: readonly string[] = ["agent", "plugins"];
+export const SUPPORTED_TOP_LEVEL_BLOCKS: readonly string[] = ["agent", "health_checks", "plugins", "telemetry"];
 
 /** Top-level blocks SPIRE documents that Tessera does not implement yet. */
-export const UNSUPPORTED_TOP_LEVEL_BLOCKS: readonly string[] = ["health_checks", "telemetry"];
+export const UNSUPPORTED_TOP_LEVEL_BLOCKS: readonly string[] = [];
+
+/** `telemetry {}` settings Tessera implements (SPIRE: doc/telemetry/telemetry_config.md). */
+export const SUPPORTED_TELEMETRY_OPTIONS: readonly string[] = ["EnableHostnameLabel", "EnableTrustDomainLabel", "MetricPrefix", "Prometheus"];
+
+/** `telemetry {}` sinks and filters SPIRE has that Tessera does not implement yet. */
+export const UNSUPPORTED_TELEMETRY_OPTIONS: readonly string[] = [
+  "AllowedLabels",
+  "AllowedPrefixes",
+  "BlockedLabels",
+  "BlockedPrefixes",
+  "DogStatsd",
+  "InMem",
+  "M3",
+  "Statsd",
+];
+
+/** `telemetry { Prometheus {} }` settings Tessera implements. */
+export const SUPPORTED_PROMETHEUS_OPTIONS: readonly string[] = ["host", "port"];
+
+/** `telemetry { Prometheus {} }` settings SPIRE has that Tessera does not implement yet (TLS for the endpoint). */
+export const UNSUPPORTED_PROMETHEUS_OPTIONS: readonly string[] = ["tls"];
+
+/** `health_checks {}` settings; Tessera implements all of SPIRE's. */
+export const SUPPORTED_HEALTH_CHECKS_OPTIONS: readonly string[] = ["bind_address", "bind_port", "listener_enabled", "live_path", "ready_path"];
 
 /** Settings every `plugins { Type "name" {} }` block may have in SPIRE. */
 export const SUPPORTED_PLUGIN_OPTIONS: readonly string[] = ["enabled", "plugin_data"];

@@ -152,9 +152,27 @@ describe("parseAgentConfig", () => {
     }
   });
 
-  it("rejects unimplemented top-level blocks and plugins", () => {
-    expect(() => parseAgentConfig(`${spireStyleConf()}\ntelemetry { Prometheus { port = 9988 } }`, "agent.conf")).toThrow(
-      "option telemetry is not supported yet",
+  it("reads the telemetry and health_checks blocks", () => {
+    const text = `${spireStyleConf()}
+telemetry {
+    Prometheus {
+        port = 9988
+    }
+}
+health_checks {
+    listener_enabled = true
+    bind_port = "8080"
+}`;
+
+    const config = parseAgentConfig(text, "agent.conf");
+
+    expect(config.telemetry.prometheus).toEqual({ host: "localhost", port: 9988 });
+    expect(config.healthChecks).toEqual({ listenerEnabled: true, bindAddress: "localhost", bindPort: 8080, livePath: "/live", readyPath: "/ready" });
+  });
+
+  it("rejects unimplemented telemetry sinks and plugins", () => {
+    expect(() => parseAgentConfig(`${spireStyleConf()}\ntelemetry { Statsd = [{ address = "127.0.0.1:8125" }] }`, "agent.conf")).toThrow(
+      "option telemetry.Statsd is not supported yet",
     );
     const windows = spireStyleConf(
       "",

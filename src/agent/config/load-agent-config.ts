@@ -17,6 +17,8 @@ import { ConfigError } from "../../config/config-error.js";
 import { SUPPORTED_TOP_LEVEL_BLOCKS, UNSUPPORTED_TOP_LEVEL_BLOCKS } from "./known-options.js";
 import type { PluginSettings } from "./plugins-block.js";
 import { readPluginsBlock } from "./plugins-block.js";
+import { readHealthChecksBlock } from "./health-checks-block.js";
+import { readTelemetryBlock } from "./telemetry-block.js";
 import { DEFAULT_X509_SVID_CACHE_MAX_SIZE } from "../cache/x509-cache.js";
 import { DEFAULT_JWT_SVID_CACHE_MAX_SIZE } from "../cache/jwt-svid-cache.js";
 import { JWT_SVID_CACHE_HIT_TIMEOUT_MS, RPC_TIMEOUT_MS } from "../client/server-client.js";
@@ -73,10 +75,11 @@ export function parseAgentConfig(text: string, fileName: string, overrides: Agen
     delete fileSettings.joinToken;
     delete fileSettings.joinTokenFile;
   }
-  return finishConfig({ ...fileSettings, ...overrides }, plugins);
+  const blocks = { telemetry: readTelemetryBlock(top.telemetry), healthChecks: readHealthChecksBlock(top.health_checks) };
+  return finishConfig({ ...fileSettings, ...overrides }, plugins, blocks);
 }
 
-function finishConfig(settings: AgentSettings, plugins: PluginSettings): AgentConfig {
+function finishConfig(settings: AgentSettings, plugins: PluginSettings, blocks: Pick<AgentConfig, "telemetry" | "healthChecks">): AgentConfig {
   const config: AgentConfig = {
     dataDir: settings.dataDir ?? ".",
     logLevel: checkLogLevel(settings.logLevel ?? "INFO"),
@@ -103,6 +106,7 @@ function finishConfig(settings: AgentSettings, plugins: PluginSettings): AgentCo
     workloadAttestors: plugins.workloadAttestors,
     runtimeDir: settings.runtimeDir,
     availabilityTargetMs: settings.availabilityTargetMs,
+    ...blocks,
   };
 
   const format = settings.trustBundleFormat ?? "pem";
