@@ -6,6 +6,7 @@ import type { Selector } from "../spiffe/selector.js";
 import { callerOf } from "./caller-listener.js";
 import { serviceError } from "./grpc-status.js";
 import { attestWorkload, WorkloadAttestationError } from "./workload-attestation.js";
+import type { WorkloadAttestationObserver } from "./workload-attestation.js";
 
 /** gRPC metadata key that every Workload API request must carry with the value `true`. */
 export const SECURITY_HEADER = "workload.spiffe.io";
@@ -16,6 +17,8 @@ export interface CallAuthorizationContext {
   logger: Logger;
   /** Time limit per attestor in milliseconds; see {@link attestWorkload}. */
   attestorTimeoutMs?: number;
+  /** Receives the outcome of every workload attestation and attestor run, e.g. for metrics. */
+  attestationObserver?: WorkloadAttestationObserver;
   /** `log_selectors`: prefixes of the selectors that "No identity issued" lines may show. Default none. */
   logSelectors?: readonly string[];
 }
@@ -89,6 +92,7 @@ async function attestCaller(pid: number, context: CallAuthorizationContext, sign
       logger: context.logger,
       timeoutMs: context.attestorTimeoutMs,
       signal,
+      observer: context.attestationObserver,
     });
   } catch (error) {
     if (signal.aborted) {

@@ -3,6 +3,7 @@ import type { WorkloadAttestor } from "../../plugins/workloadattestor/workload-a
 import { createUnixAttestor } from "../../plugins/workloadattestor/unix/unix-attestor.js";
 import { captureLogger } from "./test-logger.js";
 import { attestWorkload, WorkloadAttestationError } from "./workload-attestation.js";
+import type { AttestationResult, WorkloadAttestationObserver } from "./workload-attestation.js";
 
 function fixedAttestor(name: string, values: string[]): WorkloadAttestor {
   return { name, attest: async () => values };
@@ -119,5 +120,63 @@ describe("attestWorkload", () => {
     const { logger } = captureLogger();
 
     expect(await attestWorkload(7, { attestors: [], logger })).toEqual([]);
+  });
+});
+
+/** Records what an observer receives, without durations. */
+function recordingObserver() {
+  const attestors: Array<{ attestor: string; result: AttestationResult }> = [];
+  const attestations: Array<{ result: AttestationResult; selectorCount: number }> = [];
+  const observer: WorkloadAttestationObserver = {
+    attestorFinished: ({ attestor, result, elapsedMs }) => {
+      expect(elapsedMs).toBeGreaterThanOrEqual(0);
+      attestors.push({ attestor, result });
+    },
+    attestationFinished: ({ result, selectorCount }) => attestations.push({ result, selectorCount }),
+  };
+  return { observer, attestors, attestations };
+}
+
+describe("attestWorkload observer", () => {
+  it("reports each attestor and the whole attestation", async () => {
+    const { logger } = captureLogger();
+    const recording = recordingObserver();
+
+    await attestWorkload(7, {
+      attestors: [fixedAttestor("docker", ["label:app:web"]), failingAttestor("k8s", "kubelet unreachable")],
+      logger,
+      observer: recording.observer,
+    });
+
+    expect(recording.attestors).toEqual([
+      { attestor: "docker", result: "ok" },
+      { attestor: "k8s", result: "failed" },
+    ]);
+    expect(recording.attestations).toEqual([{ result: "ok", selectorCount: 1 }]);
+  });
+
+  it("reports a timeout apart from other failures", async () => {
+    const { logger } = captureLogger();
+    const recording = recordingObserver();
+
+    await expect(attestWorkload(7, { attestors: [hungAttestor("k8s")], logger, timeoutMs: 20, observer: recording.observer })).rejects.toThrow(
+      WorkloadAttestationError,
+    );
+
+    expect(recording.attestors).toEqual([{ attestor: "k8s", result: "timed_out" }]);
+    expect(recording.attestations).toEqual([{ result: "failed", selectorCount: 0 }]);
+  });
+
+  it("reports a cancelled attestation", async () => {
+    const { logger } = captureLogger();
+    const recording = recordingObserver();
+    const controller = new AbortController();
+    const attempt = attestWorkload(7, { attestors: [hungAttestor("k8s")], logger, signal: controller.signal, observer: recording.observer });
+
+    controller.abort(new Error("client went away"));
+
+    await expect(attempt).rejects.toThrow("client went away");
+    expect(recording.attestors).toEqual([{ attestor: "k8s", result: "cancelled" }]);
+    expect(recording.attestations).toEqual([{ result: "cancelled", selectorCount: 0 }]);
   });
 });

@@ -16,6 +16,20 @@ export class WorkloadAttestationError extends Error {
   override readonly name = "WorkloadAttestationError";
 }
 
+/** Raised when one attestor exceeds its time limit. */
+export class AttestorTimeoutError extends Error {
+  override readonly name = "AttestorTimeoutError";
+}
+
+/** How a run ended: `timed_out` applies to one attestor, `cancelled` means the caller's signal aborted. */
+export type AttestationResult = "ok" | "failed" | "timed_out" | "cancelled";
+
+/** Receives how each attestor run and each whole attestation ended, e.g. to count failures per attestor. */
+export interface WorkloadAttestationObserver {
+  attestorFinished(outcome: { attestor: string; result: AttestationResult; elapsedMs: number }): void;
+  attestationFinished(outcome: { result: AttestationResult; elapsedMs: number; selectorCount: number }): void;
+}
+
 /** Settings for {@link attestWorkload}. */
 export interface WorkloadAttestationOptions {
   attestors: readonly WorkloadAttestor[];
@@ -24,6 +38,7 @@ export interface WorkloadAttestationOptions {
   timeoutMs?: number;
   /** Aborts every attestor, e.g. when the client cancels its call. */
   signal?: AbortSignal;
+  observer?: WorkloadAttestationObserver;
 }
 
 /**
@@ -36,12 +51,27 @@ export interface WorkloadAttestationOptions {
  * reason. With no attestors configured it returns no selectors.
  */
 export async function attestWorkload(pid: number, options: WorkloadAttestationOptions): Promise<Selector[]> {
+  const startedMs = performance.now();
+  const report = (result: AttestationResult, selectorCount: number): void =>
+    options.observer?.attestationFinished({ result, selectorCount, elapsedMs: performance.now() - startedMs });
+
+  try {
+    const selectors = await attestWithEveryAttestor(pid, options);
+    report("ok", selectors.length);
+    return selectors;
+  } catch (error) {
+    report(options.signal?.aborted === true ? "cancelled" : "failed", 0);
+    throw error;
+  }
+}
+
+async function attestWithEveryAttestor(pid: number, options: WorkloadAttestationOptions): Promise<Selector[]> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_ATTESTOR_TIMEOUT_MS;
   const signal = options.signal ?? new AbortController().signal;
   signal.throwIfAborted();
 
   const results = await Promise.allSettled(
-    options.attestors.map((attestor) => runAttestor(attestor, pid, timeoutMs, signal)),
+    options.attestors.map((attestor) => observeAttestor(attestor.name, runAttestor(attestor, pid, timeoutMs, signal), signal, options.observer)),
   );
   signal.throwIfAborted();
 
@@ -83,7 +113,7 @@ async function runAttestor(
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      const error = new Error(`${attestor.name} attestor timed out after ${timeoutMs} ms`);
+      const error = new AttestorTimeoutError(`${attestor.name} attestor timed out after ${timeoutMs} ms`);
       controller.abort(error);
       reject(error);
     }, timeoutMs);
@@ -99,5 +129,25 @@ async function runAttestor(
   } finally {
     clearTimeout(timer);
     callerSignal.removeEventListener("abort", abortFromCaller);
+  }
+}
+
+/** Reports how one attestor run ended to `observer`, then settles as `run` did. */
+async function observeAttestor(
+  attestor: string,
+  run: Promise<string[]>,
+  callerSignal: AbortSignal,
+  observer: WorkloadAttestationObserver | undefined,
+): Promise<string[]> {
+  const startedMs = performance.now();
+  const report = (result: AttestationResult): void => observer?.attestorFinished({ attestor, result, elapsedMs: performance.now() - startedMs });
+
+  try {
+    const values = await run;
+    report("ok");
+    return values;
+  } catch (error) {
+    report(callerSignal.aborted ? "cancelled" : error instanceof AttestorTimeoutError ? "timed_out" : "failed");
+    throw error;
   }
 }

@@ -3,6 +3,8 @@ import type { Logger } from "pino";
 import type { WorkloadAttestor } from "../../plugins/workloadattestor/workload-attestor.js";
 import { healthService, workloadApiService } from "../proto/index.js";
 import type { WorkloadApiHandlers } from "../proto/index.js";
+import { callObserverInterceptor } from "./call-observer.js";
+import type { WorkloadApiCallObserver } from "./call-observer.js";
 import { listenWorkloadSocket } from "./caller-listener.js";
 import { createHealthHandlers, identitySourceIsReady } from "./health-service.js";
 import type { NamedHealthCheck } from "./health-service.js";
@@ -12,6 +14,7 @@ import type { JwtMethodContext } from "./jwt-method-context.js";
 import type { JwtSource } from "./jwt-source.js";
 import { serveFetchJwtSvid, serveValidateJwtSvid } from "./jwt-svid-methods.js";
 import { unimplementedStream, unimplementedUnary } from "./unimplemented-methods.js";
+import type { WorkloadAttestationObserver } from "./workload-attestation.js";
 import { serveX509Bundles, serveX509Svids } from "./x509-streams.js";
 import type { X509StreamContext } from "./x509-streams.js";
 
@@ -37,6 +40,10 @@ export interface WorkloadEndpointOptions {
   healthChecks?: ReadonlyMap<string, NamedHealthCheck>;
   /** `log_selectors`: prefixes of the selectors that "No identity issued" lines may show. Default none. */
   logSelectors?: readonly string[];
+  /** Receives the start and end (with status) of every call on the socket, e.g. for metrics. */
+  callObserver?: WorkloadApiCallObserver;
+  /** Receives the outcome of every workload attestation and attestor run, e.g. for metrics. */
+  attestationObserver?: WorkloadAttestationObserver;
 }
 
 /** A running Workload API endpoint. */
@@ -70,6 +77,7 @@ export async function startWorkloadEndpoint(options: WorkloadEndpointOptions): P
     attestorTimeoutMs: options.attestorTimeoutMs,
     allowUnauthenticatedVerifiers: options.allowUnauthenticatedVerifiers,
     logSelectors: options.logSelectors,
+    attestationObserver: options.attestationObserver,
   };
   const jwtContext: JwtMethodContext | undefined =
     options.jwtSource === undefined
@@ -77,7 +85,7 @@ export async function startWorkloadEndpoint(options: WorkloadEndpointOptions): P
       : { ...context, jwtSource: options.jwtSource, allowedForeignJwtClaims: options.allowedForeignJwtClaims };
   const isReady = options.isReady ?? (() => identitySourceIsReady(options.identitySource));
 
-  const server = new Server();
+  const server = new Server(options.callObserver === undefined ? {} : { interceptors: [callObserverInterceptor(options.callObserver)] });
   server.addService(workloadApiService, createWorkloadApiHandlers(context, jwtContext));
   server.addService(healthService, createHealthHandlers(isReady, options.healthChecks));
 
