@@ -5,6 +5,8 @@ import { formatDuration } from "../../config/flags.js";
 import type { AgentSvidState } from "../attestor/agent-svid.js";
 import { errorLogFields } from "../client/rpc-failure.js";
 import type { ServerClient } from "../client/server-client.js";
+import { measureCall } from "../telemetry/measured-call.js";
+import type { MeasuredResult } from "../telemetry/measured-call.js";
 import { asAgentRejection } from "./agent-rejected.js";
 import { renewAgentSvid } from "./agent-rotation.js";
 import type { Reattest } from "./agent-rotation.js";
@@ -31,6 +33,8 @@ export interface AgentSvidRotatorOptions {
   logger: Logger;
   /** `availability_target` in milliseconds; see {@link shouldRotateX509WithTarget}. */
   availabilityTargetMs?: number;
+  /** Receives the duration and outcome of every scheduled rotation, e.g. for metrics. */
+  onRotationAttempt?: (result: MeasuredResult<void>) => void;
 }
 
 /** Keeps the agent's own SVID fresh: renews it, or attests again, at its jittered half-life. */
@@ -94,11 +98,7 @@ export function createAgentSvidRotator(options: AgentSvidRotatorOptions): AgentS
         }
 
         try {
-          if (rotatesByAttestation()) {
-            await reattest("rotation");
-          } else {
-            await renew();
-          }
+          await measureCall(() => (rotatesByAttestation() ? reattest("rotation") : renew()), options.onRotationAttempt);
           backoff.reset();
           delayMs = AGENT_SVID_CHECK_INTERVAL_MS;
         } catch (error) {

@@ -9,6 +9,8 @@ import type { X509Cache } from "../cache/x509-cache.js";
 import { errorLogFields } from "../client/rpc-failure.js";
 import type { ServerClient } from "../client/server-client.js";
 import { writeAgentState } from "../storage/agent-state.js";
+import type { ManagerTelemetry } from "../telemetry/manager-telemetry.js";
+import { measureCall } from "../telemetry/measured-call.js";
 import { AgentRejectedError, allowsReattestation, asAgentRejection } from "./agent-rejected.js";
 import type { Reattest } from "./agent-rotation.js";
 import { createAgentSvidRotator } from "./agent-svid-rotator.js";
@@ -18,6 +20,11 @@ import { synchronize } from "./sync.js";
 
 /** How long the first sync is retried before the agent gives up, as in SPIRE. */
 export const INITIAL_SYNC_RETRY_LIMIT_MS = 60_000;
+
+/** Longest wait between two failing sync attempts before jitter: min(8 min, 48 × interval), as in SPIRE. */
+export function maxSyncBackoffMs(syncIntervalMs: number): number {
+  return Math.min(8 * 60_000, 48 * syncIntervalMs);
+}
 
 /** Settings for {@link createManager}. */
 export interface ManagerOptions {
@@ -34,6 +41,8 @@ export interface ManagerOptions {
   client: ServerClient;
   /** Records the outcome of every sync, for health checks and the JWT-SVID cache. */
   reachability?: ServerReachabilityRecorder;
+  /** Receives every sync and agent SVID rotation result, e.g. for metrics. */
+  telemetry?: ManagerTelemetry;
   /** How long initialize() retries the first sync; {@link INITIAL_SYNC_RETRY_LIMIT_MS} when unset. */
   initialSyncRetryLimitMs?: number;
   /**
@@ -104,6 +113,7 @@ export function createManager(options: ManagerOptions): Manager {
     },
     reattest: options.reattest,
     availabilityTargetMs: options.availabilityTargetMs,
+    onRotationAttempt: options.telemetry?.agentSvidRotated,
     logger,
   });
   const minter = createSvidMinter({
@@ -125,7 +135,7 @@ export function createManager(options: ManagerOptions): Manager {
   }
 
   async function syncOnce(): Promise<void> {
-    const outcome = await synchronize(client, cache, options.jwtBundles, options.trustDomain, logger);
+    const outcome = await measureCall(() => synchronize(client, cache, options.jwtBundles, options.trustDomain, logger), options.telemetry?.entriesSynced);
     const dropped = options.jwtSvids?.removeSignedBy(outcome.taintedJwtKeyIds) ?? 0;
     if (dropped > 0) {
       logger.info({ count: dropped, key_ids: outcome.taintedJwtKeyIds }, "Removed JWT-SVIDs signed with tainted keys from the cache");
@@ -141,7 +151,7 @@ export function createManager(options: ManagerOptions): Manager {
 
   async function syncLoop(signal: AbortSignal): Promise<void> {
     const interval = options.syncIntervalMs;
-    const backoff = createBackoff({ initialMs: interval, maxMs: Math.min(8 * 60_000, 48 * interval), multiplier: 1.5 });
+    const backoff = createBackoff({ initialMs: interval, maxMs: maxSyncBackoffMs(interval), multiplier: 1.5 });
     let delayMs = jitter(Math.min(interval, 5_000));
 
     while (!signal.aborted) {

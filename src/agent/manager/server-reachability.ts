@@ -8,6 +8,8 @@ export interface ServerReachabilityState {
   reachable: boolean;
   /** Time of the last successful sync in milliseconds since the epoch; undefined before the first. */
   lastSuccessfulSyncMs?: number;
+  /** Time the last sync attempt ended, successful or not, in milliseconds since the epoch; undefined before the first. */
+  lastAttemptMs?: number;
   /** Failed syncs since the last successful one. */
   consecutiveFailures: number;
   /** Time of the first failed sync of the current run of failures; undefined while reachable. */
@@ -66,7 +68,7 @@ export function createServerReachability(logger: Logger): ServerReachabilityReco
         );
       }
 
-      current = { reachable: true, lastSuccessfulSyncMs: nowMs, consecutiveFailures: 0 };
+      current = { reachable: true, lastSuccessfulSyncMs: nowMs, lastAttemptMs: nowMs, consecutiveFailures: 0 };
       if (wasUnreachable) {
         notify();
       }
@@ -78,6 +80,7 @@ export function createServerReachability(logger: Logger): ServerReachabilityReco
       current = {
         reachable: false,
         lastSuccessfulSyncMs: current.lastSuccessfulSyncMs,
+        lastAttemptMs: nowMs,
         consecutiveFailures: current.consecutiveFailures + 1,
         unreachableSinceMs: current.unreachableSinceMs ?? nowMs,
         lastError: message,
