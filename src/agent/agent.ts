@@ -40,6 +40,11 @@ import { agentStatePath, prepareDataDir, readAgentState, removeAgentState } from
 import { openWithDamageRecovery } from "./storage/damaged-state-recovery.js";
 import { openRuntimeCache } from "./storage/runtime-cache.js";
 import type { RestoredCounts, RuntimeCache } from "./storage/runtime-cache.js";
+import { createAgentMetrics } from "./telemetry/agent-metrics.js";
+import type { AgentMetrics } from "./telemetry/agent-metrics.js";
+import { checkOperatorAddresses, startOperatorEndpoints } from "./telemetry/operator-endpoints.js";
+import type { OperatorEndpoints } from "./telemetry/operator-endpoints.js";
+import { tesseraVersion } from "./telemetry/tessera-version.js";
 
 /**
  * Runs the agent until `signal` aborts: obtains the agent SVID (stored or by node
@@ -66,6 +71,7 @@ export async function runAgent(config: AgentConfig, logger: Logger, signal: Abor
   // Checked before attestation too, so a second agent on the same socket fails before it
   // spends a single-use join token.
   await claimSocketPath(config.socketPath, "the Workload API");
+  await checkOperatorAddresses(config);
 
   const endpoint: ServerEndpoint = { address: config.serverAddress, port: config.serverPort, trustDomain: config.trustDomain };
 
@@ -126,6 +132,7 @@ export async function runAgent(config: AgentConfig, logger: Logger, signal: Abor
     logger: logger.child({ subsystem: "manager" }),
   });
   const jwtSource = createAgentJwtSource({ trustDomain: config.trustDomain, cache, jwtBundles, jwtSvids });
+  const metrics = createAgentMetrics({ telemetry: config.telemetry, trustDomain: config.trustDomain, version: tesseraVersion() });
   manager = createManager({
     trustDomain: config.trustDomain,
     dataDir,
@@ -139,6 +146,7 @@ export async function runAgent(config: AgentConfig, logger: Logger, signal: Abor
     jwtSvids,
     client,
     reachability,
+    telemetry: metrics.manager,
     logger: logger.child({ subsystem: "manager" }),
   });
 
@@ -154,14 +162,22 @@ export async function runAgent(config: AgentConfig, logger: Logger, signal: Abor
   runtimeCache?.start();
 
   let adminEndpoint: AdminEndpoint | undefined;
+  let operatorEndpoints: OperatorEndpoints | undefined;
   try {
+    operatorEndpoints = await startOperatorEndpoints({
+      config,
+      metrics,
+      sources: { x509Cache: cache, jwtSvidCache: jwtSvids, reachability, agentSvid: () => manager?.agentSvid() ?? agentSvid },
+      workloadApiStarted: () => workloadEndpoint !== undefined,
+      logger,
+    });
     if (restored.x509Svids > 0) {
       logger.info({ x509_svids: restored.x509Svids }, "Serving restored SVIDs before the first sync with the server");
-      workloadEndpoint = await serveWorkloadApi({ ...config, logSelectors: [...logSelectors] }, { cache, jwtSource, reachability, workloadAttestors }, logger);
+      workloadEndpoint = await serveWorkloadApi({ ...config, logSelectors: [...logSelectors] }, { cache, jwtSource, reachability, workloadAttestors, metrics }, logger);
       await manager.initialize(signal, { keepRetrying: () => cache.usableSvidCount() > 0 });
     } else {
       await manager.initialize(signal);
-      workloadEndpoint = await serveWorkloadApi({ ...config, logSelectors: [...logSelectors] }, { cache, jwtSource, reachability, workloadAttestors }, logger);
+      workloadEndpoint = await serveWorkloadApi({ ...config, logSelectors: [...logSelectors] }, { cache, jwtSource, reachability, workloadAttestors, metrics }, logger);
     }
 
     if (config.adminSocketPath !== undefined) {
@@ -197,6 +213,7 @@ export async function runAgent(config: AgentConfig, logger: Logger, signal: Abor
     throw error;
   } finally {
     notifySystemd("STOPPING=1", logger);
+    await operatorEndpoints?.close();
     await adminEndpoint?.close();
     await workloadEndpoint?.close();
     for (const attestor of workloadAttestors) {
@@ -235,7 +252,7 @@ function restoreRuntimeCache(runtimeCache: RuntimeCache | undefined, agentSpiffe
 /** Starts the Workload API endpoint, with the server reachability as a named health check. */
 async function serveWorkloadApi(
   config: AgentConfig,
-  sources: { cache: X509Cache; jwtSource: JwtSource; reachability: ServerReachability; workloadAttestors: WorkloadAttestor[] },
+  sources: { cache: X509Cache; jwtSource: JwtSource; reachability: ServerReachability; workloadAttestors: WorkloadAttestor[]; metrics: AgentMetrics },
   logger: Logger,
 ): Promise<WorkloadEndpoint> {
   mkdirSync(dirname(resolve(config.socketPath)), { recursive: true, mode: 0o755 });
@@ -248,6 +265,8 @@ async function serveWorkloadApi(
     allowedForeignJwtClaims: config.allowedForeignJwtClaims,
     logSelectors: config.logSelectors,
     healthChecks: new Map([[SERVER_HEALTH_SERVICE, serverReachabilityHealthCheck(sources.reachability)]]),
+    callObserver: sources.metrics.workloadApiCalls,
+    attestationObserver: sources.metrics.workloadAttestation,
     logger,
   });
   // Type=notify units: `systemctl start` returns once workloads can connect.

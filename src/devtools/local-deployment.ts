@@ -173,6 +173,8 @@ export interface AgentOptions {
    * `unix` WorkloadAttestor is always configured, so do not repeat it here.
    */
   extraPlugins?: string[];
+  /** Extra top-level lines after `plugins {}`, e.g. a `telemetry {}` or `health_checks {}` block. */
+  extraConfig?: string[];
   env?: NodeJS.ProcessEnv;
   /**
    * How long startAgent waits for the Workload API, 30 s when unset. The agent opens it
@@ -234,6 +236,7 @@ export function writeAgentFiles(options: AgentOptions): AgentFiles {
       "  }",
       ...(options.extraPlugins ?? []).map((line) => `  ${line}`),
       "}",
+      ...(options.extraConfig ?? []),
       "",
     ].join("\n"),
   );
