@@ -35,7 +35,7 @@ function closestName(name: string, candidates: readonly string[]): string | unde
   let bestDistance = limit + 1;
 
   for (const candidate of candidates) {
-    const distance = editDistance(name.toLowerCase(), candidate);
+    const distance = editDistance(name.toLowerCase(), candidate.toLowerCase());
     if (distance < bestDistance) {
       best = candidate;
       bestDistance = distance;
