@@ -35,6 +35,8 @@ export interface AgentSvidRotatorOptions {
   availabilityTargetMs?: number;
   /** Receives the duration and outcome of every scheduled rotation, e.g. for metrics. */
   onRotationAttempt?: (result: MeasuredResult<void>) => void;
+  /** Time between checks in milliseconds; default 5 s, as in SPIRE. */
+  checkIntervalMs?: number;
 }
 
 /** Keeps the agent's own SVID fresh: renews it, or attests again, at its jittered half-life. */
@@ -42,7 +44,10 @@ export interface AgentSvidRotator {
   /** The agent's current identity. */
   current(): AgentSvidState;
   /**
-   * Checks the SVID every 5 s and rotates it when due, until `signal` aborts. Rejects with
+   * Checks the SVID at once and then every 5 s, and rotates it when due, until `signal`
+   * aborts. The first check is immediate because an agent restarted past its SVID's
+   * half-life, or one that restarts more often than the check interval, would otherwise
+   * let the SVID expire. Rejects with
    * an AgentRejectedError when the server rejects the agent, or with an Error when the
    * SVID expires because it could not be rotated.
    */
@@ -88,11 +93,13 @@ export function createAgentSvidRotator(options: AgentSvidRotatorOptions): AgentS
     reattest,
 
     async run(signal) {
-      const backoff = createBackoff({ initialMs: AGENT_SVID_CHECK_INTERVAL_MS, maxMs: 120_000, multiplier: 1.5 });
-      let delayMs = AGENT_SVID_CHECK_INTERVAL_MS;
+      const checkIntervalMs = options.checkIntervalMs ?? AGENT_SVID_CHECK_INTERVAL_MS;
+      const backoff = createBackoff({ initialMs: checkIntervalMs, maxMs: 120_000, multiplier: 1.5 });
+      let delayMs = 0;
 
       while (!signal.aborted) {
         await sleep(delayMs, signal);
+        delayMs = checkIntervalMs;
         if (signal.aborted || !shouldRotateX509WithTarget(state, Date.now(), options.availabilityTargetMs)) {
           continue;
         }
@@ -100,7 +107,6 @@ export function createAgentSvidRotator(options: AgentSvidRotatorOptions): AgentS
         try {
           await measureCall(() => (rotatesByAttestation() ? reattest("rotation") : renew()), options.onRotationAttempt);
           backoff.reset();
-          delayMs = AGENT_SVID_CHECK_INTERVAL_MS;
         } catch (error) {
           const rejection = asAgentRejection(error);
           if (rejection !== undefined) {

@@ -25,6 +25,8 @@ import type { ServerEndpoint } from "../client/dial.js";
 import { createServerClient } from "../client/server-client.js";
 import { AgentRejectedError } from "./agent-rejected.js";
 import { createReattestor } from "./agent-rotation.js";
+import { createAgentSvidRotator } from "./agent-svid-rotator.js";
+import type { AgentSvidRotatorOptions } from "./agent-svid-rotator.js";
 import type { Manager } from "./manager.js";
 import { createManager } from "./manager.js";
 
@@ -49,7 +51,13 @@ describe("manager reattestation", () => {
   });
 
   /** Starts a server with x509pop, attests an agent to it, and creates its manager. */
-  async function attestedAgent(): Promise<{ server: TestServer; manager: Manager; agentId: string; captured: CapturedLogger }> {
+  async function attestedAgent(): Promise<{
+    server: TestServer;
+    manager: Manager;
+    agentId: string;
+    captured: CapturedLogger;
+    rotatorOptions: AgentSvidRotatorOptions;
+  }> {
     const server = await startTestServer({ nodeAttestors: { x509pop: parseX509popServerConfig({ ca_bundle_path: ca.certPath }, "x509pop") } });
     cleanups.push(() => server.stop());
 
@@ -77,19 +85,30 @@ describe("manager reattestation", () => {
       rmSync(dataDir, { recursive: true, force: true });
     });
 
+    const reattest = createReattestor({ endpoint, keyManager, nodeAttestor, logger: captured.logger });
+    const rotatorOptions: AgentSvidRotatorOptions = {
+      initial,
+      trustDomain: "example.org",
+      keyManager,
+      client,
+      bundle: () => cache.bundle(),
+      onRotated: () => client.release(),
+      reattest,
+      logger: captured.logger,
+    };
     manager = createManager({
       trustDomain: "example.org",
       dataDir,
       syncIntervalMs: 200,
       agentSvid: initial,
       keyManager,
-      reattest: createReattestor({ endpoint, keyManager, nodeAttestor, logger: captured.logger }),
+      reattest,
       cache,
       jwtBundles: createJwtBundleStore(captured.logger),
       client,
       logger: captured.logger,
     });
-    return { server, manager, agentId: initial.spiffeId, captured };
+    return { server, manager, agentId: initial.spiffeId, captured, rotatorOptions };
   }
 
   it("attests again during the first sync after eviction", async () => {
@@ -122,6 +141,25 @@ describe("manager reattestation", () => {
     await expect(running).resolves.toBeUndefined();
     expect(server.datastore.nodes.get(agentId)).toBeDefined();
     expect(captured.lines.find((line) => line.msg === "Agent needs to attest again; attesting again")?.reason).toBe("AGENT_NOT_ATTESTED");
+  });
+
+  it("rotates an SVID past its half-life at the first check", async () => {
+    const { captured, rotatorOptions } = await attestedAgent();
+    const { initial } = rotatorOptions;
+    // Pretend the SVID was issued long ago, so only a fifth of its lifetime is left.
+    const remainingMs = initial.notAfterMs - Date.now();
+    const pastHalfLife = { ...initial, notBeforeMs: initial.notAfterMs - 5 * remainingMs };
+    // An hour between checks: only the immediate first check can rotate within this test.
+    const rotator = createAgentSvidRotator({ ...rotatorOptions, initial: pastHalfLife, checkIntervalMs: 3_600_000 });
+    const controller = new AbortController();
+
+    const running = rotator.run(controller.signal);
+    await expect.poll(() => captured.lines.some((line) => line.msg === "Agent reattested"), { timeout: 20_000 }).toBe(true);
+    controller.abort();
+    await running;
+
+    expect(captured.lines.find((line) => line.msg === "Agent reattested")?.trigger).toBe("rotation");
+    expect(rotator.current().key.id).toBe("agent-svid-B");
   });
 
   it("stops a banned agent without attesting again", async () => {
