@@ -51,7 +51,8 @@ import { tesseraVersion } from "./telemetry/tessera-version.js";
  * attestation), restores the runtime cache, syncs entries and mints SVIDs once, serves the
  * Workload API (X.509 and JWT) on `config.socketPath`, then keeps syncing. When the runtime
  * cache restored SVIDs that have not expired, the Workload API starts before the first
- * sync, which is then retried for as long as those SVIDs stay valid. The endpoint logs
+ * sync, which is then retried for as long as those SVIDs and the agent SVID stay valid
+ * (otherwise for one minute). The endpoint logs
  * "Workload API socket listening" (field `socket_path`) once the socket accepts
  * connections. On abort it closes the socket (removing the file), writes the runtime cache
  * and resolves.
@@ -137,6 +138,7 @@ export async function runAgent(config: AgentConfig, logger: Logger, signal: Abor
     trustDomain: config.trustDomain,
     dataDir,
     syncIntervalMs: config.syncIntervalMs,
+    serverAddress: `${config.serverAddress}:${config.serverPort}`,
     availabilityTargetMs: config.availabilityTargetMs,
     agentSvid,
     keyManager,

@@ -14,6 +14,8 @@ import { measureCall } from "../telemetry/measured-call.js";
 import { AgentRejectedError, allowsReattestation, asAgentRejection } from "./agent-rejected.js";
 import type { Reattest } from "./agent-rotation.js";
 import { createAgentSvidRotator } from "./agent-svid-rotator.js";
+import type { InitialSyncStopReason } from "./initial-sync-failure.js";
+import { initialSyncFailure, initialSyncOutageMessage } from "./initial-sync-failure.js";
 import type { ServerReachabilityRecorder } from "./server-reachability.js";
 import { createSvidMinter } from "./svid-minter.js";
 import { synchronize } from "./sync.js";
@@ -45,6 +47,8 @@ export interface ManagerOptions {
   telemetry?: ManagerTelemetry;
   /** How long initialize() retries the first sync; {@link INITIAL_SYNC_RETRY_LIMIT_MS} when unset. */
   initialSyncRetryLimitMs?: number;
+  /** `host:port` of the server, named when the first sync gives up. */
+  serverAddress?: string;
   /**
    * Node attestation for a running agent. With it, a reattestable agent rotates its SVID by
    * attesting again and recovers in place when the server rejects it. Without it, any
@@ -75,9 +79,11 @@ export interface Manager {
   /**
    * Stores the agent state, then runs the first sync and mint, retrying with capped
    * exponential backoff and jitter for up to a minute, or longer while
-   * `options.keepRetrying` returns true. A reattestable agent that the server rejects for
-   * any reason but a ban attests again once and syncs again. Throws when the server stays
-   * unreachable, rejects the agent (an AgentRejectedError), or `signal` aborts.
+   * `options.keepRetrying` returns true and the agent SVID is valid. A reattestable agent
+   * that the server rejects for any reason but a ban attests again once and syncs again.
+   * Throws when the server rejects the agent (an AgentRejectedError), when `signal` aborts
+   * (the last sync error), or when the server stays unreachable (an error that says which
+   * bound ended the retries and what to do).
    */
   initialize(signal: AbortSignal, options?: InitializeOptions): Promise<void>;
   /**
@@ -240,41 +246,75 @@ export function createManager(options: ManagerOptions): Manager {
     async initialize(signal, initializeOptions = {}) {
       storeState();
       const backoff = createBackoff({ initialMs: 1_000, maxMs: 15_000, multiplier: 1.5 });
-      const deadline = Date.now() + (options.initialSyncRetryLimitMs ?? INITIAL_SYNC_RETRY_LIMIT_MS);
+      const retryLimitMs = options.initialSyncRetryLimitMs ?? INITIAL_SYNC_RETRY_LIMIT_MS;
+      const startMs = Date.now();
+      const deadline = startMs + retryLimitMs;
+      const { keepRetrying } = initializeOptions;
 
       // Past the one-minute limit only while cached SVIDs keep workloads served, and never
       // past the agent SVID's expiry, after which no sync can succeed.
-      const mayRetryUntil = (retryAtMs: number): boolean =>
-        retryAtMs <= deadline || (initializeOptions.keepRetrying?.() === true && retryAtMs < rotator.current().notAfterMs);
+      const stopReason = (retryAtMs: number): InitialSyncStopReason | undefined => {
+        if (retryAtMs <= deadline) {
+          return undefined;
+        }
+        if (keepRetrying === undefined) {
+          return "retry_limit";
+        }
+        if (!keepRetrying()) {
+          return "restored_svids_expired";
+        }
+        return retryAtMs < rotator.current().notAfterMs ? undefined : "agent_svid_expired";
+      };
+      const giveUp = (error: unknown, reason: InitialSyncStopReason): Error => {
+        const current = rotator.current();
+        return initialSyncFailure(error, {
+          reason,
+          retryLimitMs,
+          elapsedMs: Date.now() - startMs,
+          serverAddress: options.serverAddress,
+          agentSpiffeId: current.spiffeId,
+          agentSvidNotAfterMs: current.notAfterMs,
+          reattestable: current.reattestable,
+        });
+      };
 
-      let attestedAgain = false;
-      for (;;) {
-        try {
-          await syncOnce();
-          options.reachability?.recordSuccess();
-          return;
-        } catch (error) {
-          const rejection = asAgentRejection(error);
-          if (rejection !== undefined) {
-            // One attempt per start: a server that also rejects the new SVID ends start-up.
-            if (attestedAgain) {
-              throw rejection;
+      options.reachability?.setOutageMessage(initialSyncOutageMessage(retryLimitMs, keepRetrying !== undefined));
+      try {
+        let attestedAgain = false;
+        for (;;) {
+          try {
+            await syncOnce();
+            options.reachability?.recordSuccess();
+            return;
+          } catch (error) {
+            const rejection = asAgentRejection(error);
+            if (rejection !== undefined) {
+              // One attempt per start: a server that also rejects the new SVID ends start-up.
+              if (attestedAgain) {
+                throw rejection;
+              }
+              await attestAgainAfter(rejection);
+              attestedAgain = true;
+              continue;
             }
-            await attestAgainAfter(rejection);
-            attestedAgain = true;
-            continue;
-          }
-          options.reachability?.recordFailure(error);
-          const delayMs = backoff.next();
-          if (signal.aborted || !mayRetryUntil(Date.now() + delayMs)) {
-            throw error;
-          }
-          logger.warn({ ...errorLogFields(error), retry_interval: formatDuration(delayMs) }, "Initial sync with the server failed; retrying");
-          await sleep(delayMs, signal);
-          if (signal.aborted) {
-            throw error;
+            options.reachability?.recordFailure(error);
+            const delayMs = backoff.next();
+            if (signal.aborted) {
+              throw error;
+            }
+            const reason = stopReason(Date.now() + delayMs);
+            if (reason !== undefined) {
+              throw giveUp(error, reason);
+            }
+            logger.warn({ ...errorLogFields(error), retry_interval: formatDuration(delayMs) }, "Initial sync with the server failed; retrying");
+            await sleep(delayMs, signal);
+            if (signal.aborted) {
+              throw error;
+            }
           }
         }
+      } finally {
+        options.reachability?.setOutageMessage(undefined);
       }
     },
 

@@ -28,10 +28,19 @@ export interface ServerReachability {
   onChange(listener: (state: ServerReachabilityState) => void): () => void;
 }
 
+/** Outage log line once the agent serves workloads from its cache. */
+export const SERVING_CACHED_SVIDS_MESSAGE = "Server unreachable; serving cached SVIDs until they expire";
+
 /** Write side, used by the manager after every sync attempt. */
 export interface ServerReachabilityRecorder extends ServerReachability {
   recordSuccess(nowMs?: number): void;
   recordFailure(error: unknown, nowMs?: number): void;
+  /**
+   * Sets the warning logged when the server becomes unreachable, so it matches what the
+   * agent does meanwhile (during the first sync it may serve nothing yet); undefined
+   * restores {@link SERVING_CACHED_SVIDS_MESSAGE}.
+   */
+  setOutageMessage(message: string | undefined): void;
 }
 
 /**
@@ -41,6 +50,7 @@ export interface ServerReachabilityRecorder extends ServerReachability {
  */
 export function createServerReachability(logger: Logger): ServerReachabilityRecorder {
   let current: ServerReachabilityState = { reachable: true, consecutiveFailures: 0 };
+  let outageMessage = SERVING_CACHED_SVIDS_MESSAGE;
   const listeners = new Set<(state: ServerReachabilityState) => void>();
 
   function notify(): void {
@@ -74,6 +84,10 @@ export function createServerReachability(logger: Logger): ServerReachabilityReco
       }
     },
 
+    setOutageMessage(message) {
+      outageMessage = message ?? SERVING_CACHED_SVIDS_MESSAGE;
+    },
+
     recordFailure(error, nowMs = Date.now()) {
       const message = error instanceof Error ? error.message : String(error);
       const becameUnreachable = current.reachable;
@@ -92,7 +106,7 @@ export function createServerReachability(logger: Logger): ServerReachabilityReco
             error: message,
             last_successful_sync: current.lastSuccessfulSyncMs === undefined ? undefined : new Date(current.lastSuccessfulSyncMs).toISOString(),
           },
-          "Server unreachable; serving cached SVIDs until they expire",
+          outageMessage,
         );
         notify();
       }
