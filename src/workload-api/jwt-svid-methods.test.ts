@@ -142,7 +142,52 @@ describe("FetchJWTSVID", () => {
     const { error } = await fetchJwt(target, { audience: ["api"] });
 
     expect(error?.code).toBe(grpc.status.UNAVAILABLE);
-    expect(error?.details).toBe("could not fetch JWT-SVID: server unreachable");
+    expect(error?.details).toBe("failed to mint JWT-SVID: server unreachable");
+  });
+
+  it("logs a failed fetch without causes", async () => {
+    const target = await start({ entries: [entry("entry-1", "web")] });
+    target.jwt.source.fetchJwtSvid = async () => {
+      throw new Error("the server is unreachable: connect ECONNREFUSED", { cause: new Error("connect ECONNREFUSED") });
+    };
+
+    await fetchJwt(target, { audience: ["api"] });
+
+    const line = target.captured.lines.find((candidate) => candidate.msg === "Failed to fetch JWT-SVID");
+    expect(line?.error).toBe("the server is unreachable: connect ECONNREFUSED");
+    expect(line?.entry_id).toBe("entry-1");
+    expect(line?.pid).toBe(process.pid);
+    expect(line?.err).toBeUndefined();
+  });
+
+  it("logs a cancelled call at debug", async () => {
+    const target = await start({ entries: [entry("entry-1", "web")] });
+    let fetchStarted!: () => void;
+    const started = new Promise<void>((resolve) => (fetchStarted = resolve));
+    let fetchSettled!: () => void;
+    const settled = new Promise<void>((resolve) => (fetchSettled = resolve));
+    target.jwt.source.fetchJwtSvid = (_identity, _audience, signal) => {
+      fetchStarted();
+      return new Promise((_resolve, reject) => {
+        signal.addEventListener("abort", () => {
+          reject(signal.reason as Error);
+          setImmediate(fetchSettled);
+        });
+      });
+    };
+
+    const call = target.client().FetchJWTSVID({ audience: ["api"] }, securityHeader(), () => undefined);
+    await started;
+    call.cancel();
+    await settled;
+
+    const cancelled = target.captured.lines.filter((line) => line.msg === "Client cancelled the call while its JWT-SVID was fetched");
+    expect(cancelled).toHaveLength(1);
+    expect(cancelled[0]?.level).toBe(20);
+    expect(cancelled[0]?.pid).toBe(process.pid);
+    expect(cancelled[0]?.method).toBe("FetchJWTSVID");
+    expect(cancelled[0]?.err).toBeUndefined();
+    expect(target.captured.lines.filter((line) => (line.level as number) >= 50)).toEqual([]);
   });
 });
 

@@ -6,6 +6,7 @@ import { authorizeCall, hasSecurityHeader, missingSecurityHeaderError } from "./
 import { isServiceError, serviceError } from "./grpc-status.js";
 import { callerJwtBundles } from "./jwt-bundles.js";
 import type { JwtMethodContext } from "./jwt-method-context.js";
+import type { JwtIdentity } from "./jwt-source.js";
 import { JwtSvidValidationError, publicKeyFromDer, validateJwtSvid } from "./jwt-svid-validation.js";
 import { logNoIdentityIssued } from "./no-identity-log.js";
 import type { JwtKeyLookup } from "./jwt-svid-validation.js";
@@ -25,7 +26,9 @@ const DEFAULT_FOREIGN_CLAIMS: readonly string[] = ["sub", "exp", "aud"];
  * PermissionDenied "no identity issued". SPIRE returns an empty response when no identity
  * has the requested `spiffe_id`; this endpoint returns PermissionDenied then too, so a
  * client learns why it got no token. Any token failure fails the whole call with
- * Unavailable "could not fetch JWT-SVID: ...".
+ * Unavailable "failed to mint JWT-SVID: <the JwtSource's message>", so a JwtSource should
+ * throw a message that reads well after that prefix ("the server is unreachable: ...").
+ * A call the client cancels ends with Cancelled and a debug log line.
  */
 export function serveFetchJwtSvid(
   call: ServerUnaryCall<workload.JWTSVIDRequest__Output, workload.JWTSVIDResponse>,
@@ -35,7 +38,7 @@ export function serveFetchJwtSvid(
   const signal = abortSignalOf(call);
   fetchJwtSvids(call, context, signal).then(
     (response) => callback(null, response),
-    (error: unknown) => callback(toServiceError(error, context, "FetchJWTSVID")),
+    (error: unknown) => callback(toServiceError(error, context, "FetchJWTSVID", signal)),
   );
 }
 
@@ -82,11 +85,7 @@ async function fetchJwtSvids(
       const svid = await context.jwtSource.fetchJwtSvid(identity, audience, signal);
       svids.push({ spiffe_id: svid.spiffeId, svid: svid.token, hint: identity.hint });
     } catch (error) {
-      context.logger.error(
-        { err: error, pid: caller.pid, spiffe_id: identity.spiffeId, entry_id: identity.entryId },
-        "Failed to fetch JWT-SVID",
-      );
-      throw serviceError(Status.UNAVAILABLE, `could not fetch JWT-SVID: ${(error as Error).message}`);
+      throw jwtSvidFailure(error, { pid: caller.pid, identity, signal, context });
     }
   }
 
@@ -114,7 +113,7 @@ export function serveValidateJwtSvid(
   const signal = abortSignalOf(call);
   validate(call, context, signal).then(
     (response) => callback(null, response),
-    (error: unknown) => callback(toServiceError(error, context, "ValidateJWTSVID")),
+    (error: unknown) => callback(toServiceError(error, context, "ValidateJWTSVID", signal)),
   );
 }
 
@@ -177,6 +176,29 @@ function returnedClaims(
   return result;
 }
 
+/**
+ * Logs a failed token fetch and returns the status for the workload. A call the client
+ * cancelled is no agent error, so it gets one debug line and no stack. The log keeps only
+ * the message, because pino's `err` serializer appends every cause and the agent's
+ * errors already repeat their cause's text.
+ */
+function jwtSvidFailure(
+  error: unknown,
+  failure: { pid: number; identity: JwtIdentity; signal: AbortSignal; context: JwtMethodContext },
+): ServiceError {
+  const { pid, identity, signal, context } = failure;
+  const fields = { pid, method: "FetchJWTSVID", spiffe_id: identity.spiffeId, entry_id: identity.entryId };
+
+  if (signal.aborted) {
+    context.logger.debug(fields, "Client cancelled the call while its JWT-SVID was fetched");
+    return serviceError(Status.CANCELLED, "the client cancelled the call while its JWT-SVID was fetched");
+  }
+
+  const message = error instanceof Error ? error.message : String(error);
+  context.logger.error({ ...fields, error: message }, "Failed to fetch JWT-SVID");
+  return serviceError(Status.UNAVAILABLE, `failed to mint JWT-SVID: ${message}`);
+}
+
 /** Returns a signal that aborts when the client cancels the unary call or goes away. */
 function abortSignalOf(call: ServerUnaryCall<unknown, unknown>): AbortSignal {
   const controller = new AbortController();
@@ -184,9 +206,13 @@ function abortSignalOf(call: ServerUnaryCall<unknown, unknown>): AbortSignal {
   return controller.signal;
 }
 
-function toServiceError(error: unknown, context: JwtMethodContext, method: string): ServiceError {
+function toServiceError(error: unknown, context: JwtMethodContext, method: string, signal: AbortSignal): ServiceError {
   if (isServiceError(error)) {
     return error;
+  }
+  if (signal.aborted) {
+    context.logger.debug({ method }, "Client cancelled the call");
+    return serviceError(Status.CANCELLED, `the client cancelled ${method}`);
   }
   context.logger.error({ err: error }, `${method} failed`);
   return serviceError(Status.INTERNAL, `internal error while serving ${method}`);
