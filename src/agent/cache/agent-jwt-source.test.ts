@@ -2,7 +2,10 @@ import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 
 import type { ServerJwtSvid } from "../client/server-client.js";
-import { createAgentJwtSource } from "./agent-jwt-source.js";
+import { status } from "@grpc/grpc-js";
+
+import { toServerRpcError } from "../client/rpc-failure.js";
+import { createAgentJwtSource, describeJwtSvidFailure } from "./agent-jwt-source.js";
 import type { CachedEntry } from "./cache-types.js";
 import { createJwtBundleStore } from "./jwt-bundle-store.js";
 import { createJwtSvidCache } from "./jwt-svid-cache.js";
@@ -77,6 +80,32 @@ describe("agent JwtSource", () => {
     const pending = source.fetchJwtSvid(identity!, ["aud"], controller.signal);
     controller.abort(new Error("workload went away"));
     await expect(pending).rejects.toThrow("workload went away");
+  });
+
+  it("names an unreachable server once", async () => {
+    const refused = Object.assign(new Error("14 UNAVAILABLE: No connection established"), {
+      code: status.UNAVAILABLE,
+      details: "No connection established. Last error: connect ECONNREFUSED 127.0.0.1:8081",
+    });
+    const { cache, source } = setup(async (entryId) => {
+      throw toServerRpcError(`failed to mint JWT-SVID for entry ${entryId}`, refused);
+    });
+    cache.update(new Map([["a", entry("a", ["unix:uid:1000"])]]), new Map([["example.org", [ROOT]]]));
+    const [identity] = source.matchingIdentities(workload);
+
+    const pending = source.fetchJwtSvid(identity!, ["aud"], new AbortController().signal);
+
+    await expect(pending).rejects.toThrow(/^the server is unreachable: No connection established. Last error: connect ECONNREFUSED 127.0.0.1:8081$/);
+  });
+
+  it("describes other server statuses", () => {
+    const denied = Object.assign(new Error("7 PERMISSION_DENIED"), { code: status.PERMISSION_DENIED, details: "entry not authorized" });
+    const slow = Object.assign(new Error("4 DEADLINE_EXCEEDED"), { code: status.DEADLINE_EXCEEDED, details: "Deadline exceeded" });
+
+    expect(describeJwtSvidFailure(toServerRpcError("failed to mint", denied)).message).toBe("the server returned PERMISSION_DENIED: entry not authorized (reason UNKNOWN)");
+    expect(describeJwtSvidFailure(toServerRpcError("failed to mint", slow)).message).toBe("the server did not respond in time: Deadline exceeded");
+    expect(describeJwtSvidFailure(toServerRpcError("failed to mint", new Error("the server returned no JWT-SVID"))).message).toBe("the server returned no JWT-SVID");
+    expect(describeJwtSvidFailure(new Error("local failure")).message).toBe("local failure");
   });
 
   it("returns JWT bundles and notifies on both bundle kinds", () => {

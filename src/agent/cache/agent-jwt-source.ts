@@ -1,5 +1,9 @@
+import { status } from "@grpc/grpc-js";
+
 import { selectorsSatisfy } from "../../spiffe/selector.js";
 import type { JwtIdentity, JwtSource, WorkloadJwtSvid } from "../../workload-api/jwt-source.js";
+import type { ServerJwtSvid } from "../client/server-client.js";
+import { ServerRpcError } from "../client/rpc-failure.js";
 import type { JwtBundleStore } from "./jwt-bundle-store.js";
 import type { JwtSvidCache } from "./jwt-svid-cache.js";
 import { compareEntryIds } from "./subscriptions.js";
@@ -43,8 +47,13 @@ export function createAgentJwtSource(options: AgentJwtSourceOptions): JwtSource 
     },
 
     async fetchJwtSvid(identity, audience, signal) {
-      // The server call may be shared with other workloads, so an abort only stops waiting for it.
-      const svid = await abortable(jwtSvids.fetch(identity.entryId, identity.spiffeId, audience), signal);
+      let svid: ServerJwtSvid;
+      try {
+        // The server call may be shared with other workloads, so an abort only stops waiting for it.
+        svid = await abortable(jwtSvids.fetch(identity.entryId, identity.spiffeId, audience), signal);
+      } catch (error) {
+        throw signal.aborted ? error : describeJwtSvidFailure(error);
+      }
       const workloadSvid: WorkloadJwtSvid = { spiffeId: identity.spiffeId, token: svid.token, hint: identity.hint, expiresAt: svid.expiresAt };
       return workloadSvid;
     },
@@ -88,4 +97,43 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
 function abortReason(signal: AbortSignal): Error {
   const reason: unknown = signal.reason;
   return reason instanceof Error ? reason : new Error("fetching the JWT-SVID was aborted");
+}
+
+/**
+ * Rewords a failed JWT-SVID fetch for the workload, whose status message puts "failed to
+ * mint JWT-SVID: " before it. A failed server call becomes its status message without the
+ * entry and SPIFFE ID prefixes, which the agent's log carries as fields. An Unavailable
+ * status reads "the server is unreachable: <reason>". Other errors are returned unchanged.
+ */
+export function describeJwtSvidFailure(error: unknown): Error {
+  const rpcError = findServerRpcError(error);
+  if (rpcError === undefined) {
+    return error instanceof Error ? error : new Error(String(error));
+  }
+
+  if (rpcError.code === status.UNAVAILABLE) {
+    return new Error(`the server is unreachable: ${rpcError.statusMessage}`, { cause: error });
+  }
+  if (rpcError.code === status.DEADLINE_EXCEEDED) {
+    return new Error(`the server did not respond in time: ${rpcError.statusMessage}`, { cause: error });
+  }
+  // UNKNOWN also covers failures that were not gRPC statuses, such as an invalid token.
+  if (rpcError.code === status.UNKNOWN) {
+    return new Error(rpcError.statusMessage, { cause: error });
+  }
+  const reason = rpcError.reason === undefined ? "" : ` (reason ${rpcError.reason})`;
+  return new Error(`the server returned ${status[rpcError.code]}: ${rpcError.statusMessage}${reason}`, { cause: error });
+}
+
+function findServerRpcError(error: unknown): ServerRpcError | undefined {
+  const seen = new Set<unknown>();
+  let current = error;
+  while (current instanceof Error && !seen.has(current)) {
+    if (current instanceof ServerRpcError) {
+      return current;
+    }
+    seen.add(current);
+    current = current.cause;
+  }
+  return undefined;
 }
