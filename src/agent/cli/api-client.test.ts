@@ -52,6 +52,34 @@ describe("explainCallError", () => {
     expect(message).toBe("no agent is listening on /x.sock: start tessera-agent or pass -socketPath");
   });
 
+  it("explains a missing socket file", () => {
+    const message = explainCallError(callError(Status.UNAVAILABLE, "No connection established. Last error: Error: connect ENOENT /x.sock. Resolution note: "), "/x.sock", 5000);
+
+    expect(message).toBe("no agent is listening on /x.sock: start tessera-agent or pass -socketPath");
+  });
+
+  it("explains a socket without permission", () => {
+    const message = explainCallError(callError(Status.UNAVAILABLE, "No connection established. Last error: connect EACCES /x.sock"), "/x.sock", 5000);
+
+    expect(message).toBe("permission denied on /x.sock: run as a user that may open the agent socket");
+  });
+
+  it("explains an unreachable server", () => {
+    const details = "failed to mint JWT-SVID: the server is unreachable: No connection established. Last error: connect ECONNREFUSED 127.0.0.1:8081";
+
+    const message = explainCallError(callError(Status.UNAVAILABLE, details), "/x.sock", 5000);
+
+    expect(message).toMatch(/^the agent at \/x.sock cannot reach tessera-server/);
+    expect(message).toContain(details);
+    expect(message).not.toMatch(/no agent is listening/);
+  });
+
+  it("passes other agent statuses through", () => {
+    const message = explainCallError(callError(Status.UNAVAILABLE, "failed to mint JWT-SVID: connect ECONNREFUSED 127.0.0.1:8081"), "/x.sock", 5000);
+
+    expect(message).toBe("the agent at /x.sock is unavailable: failed to mint JWT-SVID: connect ECONNREFUSED 127.0.0.1:8081");
+  });
+
   it("explains a missing identity", () => {
     const message = explainCallError(callError(Status.PERMISSION_DENIED, "no identity issued"), "/x.sock", 5000);
 

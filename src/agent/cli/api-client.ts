@@ -195,11 +195,11 @@ export function explainCallError(error: ServiceError, socketPath: string, timeou
 
   switch (error.code) {
     case Status.UNAVAILABLE:
-      if (/ECONNREFUSED|ENOENT|No connection established/i.test(details)) {
-        return noAgentMessage(socketPath);
+      if (isSocketConnectFailure(details)) {
+        return explainSocketConnectFailure(details, socketPath);
       }
-      if (/EACCES|EPERM/.test(details)) {
-        return `permission denied on ${socketPath}: run as a user that may open the agent socket`;
+      if (SERVER_UNREACHABLE.test(details)) {
+        return `the agent at ${socketPath} cannot reach tessera-server, and has no cached token to return (${details}): start the server or check the agent's server_address and server_port`;
       }
       if (details === "workload attestation failed") {
         return "the agent could not attest this process (workload attestation failed): see the agent log for the attestor errors";
@@ -218,6 +218,28 @@ export function explainCallError(error: ServiceError, socketPath: string, timeou
     default:
       return `Workload API call to ${socketPath} failed (${Status[error.code] ?? error.code}): ${details}`;
   }
+}
+
+/** The text the agent puts in a status when a call failed because tessera-server cannot be reached. */
+const SERVER_UNREACHABLE = /\bthe server is unreachable\b/;
+
+/**
+ * Tells whether an Unavailable status came from grpc-js failing to connect to the socket
+ * itself, before any response. grpc-js (1.14) starts those details with "No connection
+ * established" or "Failed to connect", whereas statuses the agent sends start with its own text.
+ */
+function isSocketConnectFailure(details: string): boolean {
+  return /^(No connection established|Failed to connect)\b/.test(details);
+}
+
+function explainSocketConnectFailure(details: string, socketPath: string): string {
+  if (/\b(EACCES|EPERM)\b/.test(details)) {
+    return `permission denied on ${socketPath}: run as a user that may open the agent socket`;
+  }
+  if (/\b(ECONNREFUSED|ENOENT)\b/.test(details)) {
+    return noAgentMessage(socketPath);
+  }
+  return `failed to connect to the agent at ${socketPath}: ${details}`;
 }
 
 function noAgentMessage(socketPath: string): string {
