@@ -16,6 +16,7 @@ import { ServerRpcError } from "../client/rpc-failure.js";
 import { pkcs8ToPem } from "../crypto/ec-key.js";
 import { readAgentState, writeAgentState } from "../storage/agent-state.js";
 import { obtainAgentSvid } from "./obtain-agent-svid.js";
+import { loadStoredAgentSvid } from "./stored-agent-svid.js";
 
 const logger = pino({ level: "silent" });
 const TRUST_DOMAIN = "example.org";
@@ -109,7 +110,52 @@ describe("obtainAgentSvid", () => {
     const error = await obtainAgentSvid(options(dataDir, createMemoryKeyManager(), "token")).catch((e: unknown) => e);
 
     expect(error).toBeInstanceOf(ServerRpcError);
-    expect((error as ServerRpcError).message).toMatch(/^failed to attest agent: UNAVAILABLE/);
+    expect((error as ServerRpcError).message).toContain(
+      `the agent SVID stored in ${join(dataDir, "agent-data.json")} cannot be used because no key in the memory KeyManager certifies it (the KeyManager contains no keys)`,
+    );
+    expect((error as ServerRpcError).message).toContain("Node attestation ran instead and failed: failed to attest agent: UNAVAILABLE");
+  });
+
+  it("explains an unusable SVID without a token", async () => {
+    const dataDir = makeDataDir();
+    writeAgentState(dataDir, { svidChain: agentSvid.certChain, bundle: [authority.certificateDer], reattestable: false });
+    const otherKey = { id: "agent-svid-A", privateKeyPkcs8: (await createTestSvid(authority, AGENT_ID)).privateKeyPkcs8 };
+    const captured = captureLogger();
+
+    const error = await obtainAgentSvid({ ...options(dataDir, keyManagerWith([otherKey])), logger: captured.logger }).catch((e: unknown) => e);
+
+    const problem = "no key in the disk KeyManager certifies it (the KeyManager contains 1 other key)";
+    expect((error as Error).message).toContain(`cannot be used because ${problem}. Node attestation ran instead and failed: join token attestation needs a token`);
+    const warning = captured.lines.find((line) => line.msg === "The stored agent SVID cannot be used; starting node attestation");
+    expect(warning?.level).toBe(40);
+    expect(warning?.problem).toBe(problem);
+    expect(warning?.path).toBe(join(dataDir, "agent-data.json"));
+  });
+
+  it("reports an expired stored SVID", async () => {
+    const dataDir = makeDataDir();
+    writeAgentState(dataDir, { svidChain: agentSvid.certChain, bundle: [authority.certificateDer], reattestable: false });
+    const keys = [{ id: "agent-svid-A", privateKeyPkcs8: agentSvid.privateKeyPkcs8 }];
+
+    const afterExpiry = agentSvid.notAfter.getTime() + 1000;
+    const stored = await loadStoredAgentSvid(dataDir, TRUST_DOMAIN, keyManagerWith(keys), afterExpiry);
+    const beforeExpiry = await loadStoredAgentSvid(dataDir, TRUST_DOMAIN, keyManagerWith(keys));
+
+    // The certificate stores whole seconds.
+    const certifiedNotAfter = new Date(Math.floor(agentSvid.notAfter.getTime() / 1000) * 1000);
+    expect(stored).toEqual({ kind: "unusable", path: join(dataDir, "agent-data.json"), problem: `it expired at ${certifiedNotAfter.toISOString()}` });
+    expect(beforeExpiry.kind).toBe("usable");
+  });
+
+  it("reports a stored SVID of another trust domain", async () => {
+    const dataDir = makeDataDir();
+    writeAgentState(dataDir, { svidChain: agentSvid.certChain, bundle: [authority.certificateDer], reattestable: false });
+    const keys = [{ id: "agent-svid-A", privateKeyPkcs8: agentSvid.privateKeyPkcs8 }];
+
+    const stored = await loadStoredAgentSvid(dataDir, "other.org", keyManagerWith(keys));
+
+    expect(stored.kind).toBe("unusable");
+    expect(stored.kind === "unusable" ? stored.problem : "").toContain("is not in the trust domain other.org");
   });
 
   it("explains a server outside the trust bundle", async () => {

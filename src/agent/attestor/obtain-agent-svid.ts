@@ -4,11 +4,11 @@ import { createBackoff, sleep } from "../../common/backoff.js";
 import type { Logger } from "../../common/log.js";
 import { formatDuration } from "../../config/flags.js";
 import { errorLogFields, ServerRpcError } from "../client/rpc-failure.js";
-import { readAgentState, writeAgentState } from "../storage/agent-state.js";
+import { writeAgentState } from "../storage/agent-state.js";
 import type { AgentSvidState } from "./agent-svid.js";
-import { checkAgentSvid } from "./agent-svid.js";
 import { attestNode } from "./node-attestor.js";
 import type { AttestNodeOptions } from "./node-attestor.js";
+import { loadStoredAgentSvid } from "./stored-agent-svid.js";
 
 /** How long the agent keeps retrying attestation before it gives up, as SPIRE's agent does. */
 export const ATTESTATION_RETRY_LIMIT_MS = 60_000;
@@ -33,6 +33,8 @@ export interface ObtainAgentSvidOptions extends AttestNodeOptions {
 /**
  * Returns the agent's identity: the SVID stored in data_dir when it is still valid and the
  * KeyManager holds its key, otherwise a new one from node attestation, which is then stored.
+ * A stored SVID that cannot be used is logged with the reason, which also starts the final
+ * attestation error.
  *
  * Attestation is retried with backoff (5 s, ×1.5, for at most one minute) while the server
  * is unreachable, fails, or presents a certificate the agent rejects; after that the last
@@ -41,13 +43,18 @@ export interface ObtainAgentSvidOptions extends AttestNodeOptions {
  */
 export async function obtainAgentSvid(options: ObtainAgentSvidOptions): Promise<AgentSvidState> {
   const logger = options.logger;
-  const reused = await reuseStoredSvid(options);
-  if (reused !== undefined) {
+  const stored = await loadStoredAgentSvid(options.dataDir, options.endpoint.trustDomain, options.keyManager);
+  if (stored.kind === "usable") {
+    const reused = stored.svid;
     logger.info({ spiffe_id: reused.spiffeId, expires_at: new Date(reused.notAfterMs).toISOString() }, "Reusing the agent SVID stored in data_dir");
     return reused;
   }
 
-  logger.info({ data_dir: options.dataDir }, "SVID is not found. Starting node attestation");
+  if (stored.kind === "unusable") {
+    logger.warn({ path: stored.path, problem: stored.problem }, "The stored agent SVID cannot be used; starting node attestation");
+  } else {
+    logger.info({ data_dir: options.dataDir }, "SVID is not found. Starting node attestation");
+  }
   const backoff = createBackoff(ATTESTATION_BACKOFF);
   const deadline = Date.now() + (options.retryLimitMs ?? ATTESTATION_RETRY_LIMIT_MS);
 
@@ -61,7 +68,7 @@ export async function obtainAgentSvid(options: ObtainAgentSvidOptions): Promise<
       const retryable = error instanceof ServerRpcError && !FINAL_CODES.has(error.code);
       const delayMs = backoff.next();
       if (!retryable || Date.now() + delayMs > deadline || options.signal?.aborted === true) {
-        throw error;
+        throw stored.kind === "unusable" ? afterUnusableSvid(error, stored) : error;
       }
 
       logger.warn({ ...errorLogFields(error), retry_interval: formatDuration(delayMs) }, "Node attestation failed; retrying");
@@ -70,20 +77,15 @@ export async function obtainAgentSvid(options: ObtainAgentSvidOptions): Promise<
   }
 }
 
-async function reuseStoredSvid(options: ObtainAgentSvidOptions): Promise<AgentSvidState | undefined> {
-  const stored = readAgentState(options.dataDir);
-  if (stored === undefined || stored.svidChain.length === 0 || stored.bundle.length === 0) {
-    return undefined;
+/**
+ * Prefixes the attestation error with why the stored SVID was not used, because an operator
+ * who restarted an attested agent does not expect it to attest (and to need a join token).
+ * A ServerRpcError stays one, with the same code and reason.
+ */
+function afterUnusableSvid(error: unknown, stored: { path: string; problem: string }): Error {
+  const message = `the agent SVID stored in ${stored.path} cannot be used because ${stored.problem}. Node attestation ran instead and failed: ${(error as Error).message}`;
+  if (error instanceof ServerRpcError) {
+    return new ServerRpcError(message, error.code, error.statusMessage, error.reason, { cause: error });
   }
-
-  // One second of slack, as SPIRE allows, so an SVID that expires while the agent starts is not used.
-  const now = new Date(Date.now() + 1000);
-  for (const key of await options.keyManager.getKeys()) {
-    try {
-      return checkAgentSvid(options.endpoint.trustDomain, stored.svidChain, key, stored.bundle, stored.reattestable, now);
-    } catch (error) {
-      options.logger.debug({ key_id: key.id, error: (error as Error).message }, "Stored agent SVID does not match this key or is not valid");
-    }
-  }
-  return undefined;
+  return new Error(message, { cause: error });
 }
