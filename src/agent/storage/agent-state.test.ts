@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -52,6 +52,44 @@ describe("agent state", () => {
     prepareDataDir(dataDir);
 
     expect(readdirSync(dataDir)).toEqual(["agent-data.json"]);
+  });
+
+  it("rejects data_dir under a file", () => {
+    const file = join(makeFolder(), "file");
+    writeFileSync(file, "");
+    const dataDir = join(file, "data");
+
+    expect(() => prepareDataDir(dataDir)).toThrow(`agent.data_dir ${dataDir} cannot be used: failed to create the folder: ENOTDIR`);
+    expect(() => prepareDataDir(dataDir)).toThrow("Make the folder writable by the agent's user");
+  });
+
+  it.skipIf(process.getuid?.() !== 0)("rejects an unwritable data_dir (needs root to switch uid)", () => {
+    // A root-owned 0755 folder, as an agent running as nobody (uid 65534) sees it.
+    const parent = makeFolder();
+    chmodSync(parent, 0o755);
+    const missing = join(parent, "data");
+    const existing = join(parent, "existing");
+    mkdirSync(existing, { mode: 0o755 });
+
+    const errors: unknown[] = [];
+    process.seteuid?.(65534);
+    try {
+      for (const dataDir of [missing, existing]) {
+        try {
+          prepareDataDir(dataDir);
+        } catch (error) {
+          errors.push(error);
+        }
+      }
+    } finally {
+      process.seteuid?.(0);
+    }
+
+    expect(errors).toHaveLength(2);
+    expect((errors[0] as Error).message).toContain(`agent.data_dir ${missing} cannot be used: failed to create the folder: EACCES`);
+    expect((errors[1] as Error).message).toContain(`agent.data_dir ${existing} cannot be used: failed to write a file in it: EACCES`);
+    expect((errors[1] as Error).message).toContain("Make the folder writable by the agent's user (uid 65534), or set agent.data_dir to a folder that user can write");
+    expect(readdirSync(existing)).toEqual([]);
   });
 
   it.each([

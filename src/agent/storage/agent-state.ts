@@ -1,5 +1,5 @@
 import { X509Certificate } from "node:crypto";
-import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 import { removeStaleTemporaryFiles, writeFileAtomic } from "../../common/atomic-write.js";
@@ -26,13 +26,43 @@ export function agentStatePath(dataDir: string): string {
 }
 
 /**
- * Creates data_dir with mode 0700 when it is missing and deletes temporary files that a
- * crash during a write left behind. An existing folder keeps its mode, because data_dir
- * may be a shared folder such as the working directory; agent-data.json itself is 0600.
+ * Creates data_dir with mode 0700 when it is missing, checks that the agent can write in
+ * it, and deletes temporary files that a crash during a write left behind. An existing
+ * folder keeps its mode, because data_dir may be a shared folder such as the working
+ * directory; agent-data.json itself is 0600.
+ *
+ * Throws an Error naming `agent.data_dir`, the path, the reason and the fix when the
+ * folder cannot be created or written. The agent calls this before node attestation, so
+ * such a folder never costs a single-use join token.
  */
 export function prepareDataDir(dataDir: string): void {
-  mkdirSync(dataDir, { recursive: true, mode: DATA_DIR_MODE });
+  try {
+    mkdirSync(dataDir, { recursive: true, mode: DATA_DIR_MODE });
+  } catch (error) {
+    throw unusableDataDir(dataDir, "failed to create the folder", error);
+  }
+
+  // A real write, as agent-data.json needs later, so a folder the agent cannot write
+  // fails here and not after attestation.
+  const probe = join(dataDir, `.tessera-write-check-${process.pid}`);
+  try {
+    writeFileSync(probe, "", { flag: "w", mode: 0o600 });
+    rmSync(probe, { force: true });
+  } catch (error) {
+    throw unusableDataDir(dataDir, "failed to write a file in it", error);
+  }
+
   removeStaleTemporaryFiles(agentStatePath(dataDir));
+}
+
+function unusableDataDir(dataDir: string, step: string, cause: unknown): Error {
+  const uid = process.geteuid?.();
+  const user = uid === undefined ? "the agent's user" : `the agent's user (uid ${uid})`;
+  return new Error(
+    `agent.data_dir ${dataDir} cannot be used: ${step}: ${(cause as Error).message}. ` +
+      `Make the folder writable by ${user}, or set agent.data_dir to a folder that user can write`,
+    { cause },
+  );
 }
 
 /**
