@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -112,6 +112,55 @@ describe("prepareRuntimeDir", () => {
     expect(prepared).toBeUndefined();
     expect(statSync(folder).mode & 0o7777).toBe(0o1777);
     expect(String(captured.lines.at(-1)?.error)).toContain("can be written by other users (mode 1777)");
+  });
+
+  it("skips a runtime_dir that is a file", () => {
+    const file = join(makeFolder(), "runtime");
+    writeFileSync(file, "");
+    const captured = captureLogger();
+
+    const prepared = prepareRuntimeDir(file, {}, captured.logger);
+
+    expect(prepared).toBeUndefined();
+    expect(captured.lines.at(-1)?.level).toBe(40);
+    expect(captured.lines.at(-1)?.msg).toBe(
+      'The runtime cache is off: runtime_dir is not a folder. Point runtime_dir at a folder on tmpfs, or set it to "" to turn the runtime cache off',
+    );
+    expect(captured.lines.at(-1)?.problem).toBe(`${file} is a regular file`);
+  });
+
+  it("skips a runtime_dir below a file", () => {
+    const file = join(makeFolder(), "runtime");
+    writeFileSync(file, "");
+    const captured = captureLogger();
+
+    const prepared = prepareRuntimeDir(join(file, "cache"), {}, captured.logger);
+
+    expect(prepared).toBeUndefined();
+    expect(captured.lines.at(-1)?.problem).toBe(`${file}, above runtime_dir, is a regular file`);
+  });
+
+  it("skips a runtime_dir that is a symbolic link", () => {
+    const parent = makeFolder();
+    const target = join(parent, "target");
+    mkdirSync(target, { mode: 0o700 });
+    const link = join(parent, "runtime");
+    symlinkSync(target, link);
+    const captured = captureLogger();
+
+    expect(prepareRuntimeDir(link, {}, captured.logger)).toBeUndefined();
+    expect(captured.lines.at(-1)?.problem).toBe(`${link} is a symbolic link`);
+  });
+
+  it("follows a symbolic link above runtime_dir", () => {
+    const parent = makeFolder();
+    const target = join(parent, "target");
+    mkdirSync(target, { mode: 0o700 });
+    const link = join(parent, "link");
+    symlinkSync(target, link);
+
+    expect(prepareRuntimeDir(join(link, "runtime"), {}, captureLogger().logger)).toBe(join(link, "runtime"));
+    expect(statSync(join(target, "runtime")).isDirectory()).toBe(true);
   });
 
   it("is off for an empty setting", () => {

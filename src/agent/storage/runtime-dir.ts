@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { chmodSync, lstatSync, mkdirSync, statfsSync } from "node:fs";
+import { chmodSync, lstatSync, mkdirSync, statfsSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 
 import type { Logger } from "../../common/log.js";
@@ -70,8 +70,10 @@ export function isOnMemoryFileSystem(path: string): boolean {
  * - the default folder is used only on tmpfs or ramfs, because the cache contains workload
  *   private keys that must not reach a persistent disk without the operator asking;
  * - a configured folder on a persistent disk is used, with a warning that keys are on disk;
- * - a folder that cannot be created, is not a folder, belongs to another user or can be
- *   written by other users is skipped with a warning.
+ * - a path that is not a folder (a regular file, say) is skipped with a warning that says
+ *   how to fix runtime_dir;
+ * - a folder that cannot be created, belongs to another user or can be written by other
+ *   users is skipped with a warning.
  * A missing folder is created with mode 0700; an existing one that passes is set to 0700.
  */
 export function prepareRuntimeDir(setting: string | undefined, env: Readonly<Record<string, string | undefined>>, logger: Logger): string | undefined {
@@ -86,6 +88,15 @@ export function prepareRuntimeDir(setting: string | undefined, env: Readonly<Rec
     logger.warn(
       { runtime_dir: choice.path },
       'The runtime cache is off: the default runtime_dir is not on tmpfs or ramfs. Set runtime_dir to a tmpfs folder, or to "" to turn it off without this warning',
+    );
+    return undefined;
+  }
+
+  const notFolder = notAFolderProblem(choice.path);
+  if (notFolder !== undefined) {
+    logger.warn(
+      { runtime_dir: choice.path, problem: notFolder },
+      'The runtime cache is off: runtime_dir is not a folder. Point runtime_dir at a folder on tmpfs, or set it to "" to turn the runtime cache off',
     );
     return undefined;
   }
@@ -116,6 +127,34 @@ export function prepareRuntimeDir(setting: string | undefined, env: Readonly<Rec
 export function runtimeCacheFilePath(runtimeDir: string, dataDir: string): string {
   const digest = createHash("sha256").update(resolve(dataDir)).digest("hex").slice(0, 16);
   return join(runtimeDir, `agent-cache-${digest}.json`);
+}
+
+/**
+ * Returns why `path` cannot become a folder: it, or the closest path above it that exists,
+ * is not a folder. Returns undefined when it is a folder or can be created. A symbolic
+ * link at `path` itself counts as not a folder, because the cache must not follow one,
+ * while links above it (such as /var/run) are followed.
+ */
+function notAFolderProblem(path: string): string | undefined {
+  let current = path;
+  for (;;) {
+    try {
+      const stats = current === path ? lstatSync(current) : statSync(current);
+      if (stats.isDirectory()) {
+        return undefined;
+      }
+      const kind = stats.isSymbolicLink() ? "a symbolic link" : stats.isFile() ? "a regular file" : "not a folder";
+      return current === path ? `${path} is ${kind}` : `${current}, above runtime_dir, is ${kind}`;
+    } catch (error) {
+      // ENOTDIR: a path above `current` is not a folder, which the loop reaches next.
+      const code = (error as NodeJS.ErrnoException).code;
+      const parent = dirname(current);
+      if ((code !== "ENOENT" && code !== "ENOTDIR") || parent === current) {
+        return undefined;
+      }
+      current = parent;
+    }
+  }
 }
 
 function checkPrivateFolder(path: string): void {
