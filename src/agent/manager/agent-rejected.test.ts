@@ -38,7 +38,21 @@ describe("explainRejection", () => {
     const explained = explainRejection(new AgentRejectedError("AGENT_BANNED"), { spiffeId: agentId, nodeAttestor: "join_token" });
 
     expect(explained.logMessage).toBe("Agent is banned: removing SVID and shutting down");
-    expect(explained.exitMessage).toContain(`evict it on the server (tessera-server agent evict -spiffeID ${agentId})`);
+    expect(explained.exitMessage).toBe(
+      `the server banned the agent ${agentId}: to let this node attest again, evict it on the server (tessera-server agent evict -spiffeID ${agentId}), ` +
+        "then start the agent again with a new join token (create one with `tessera-server token generate -spiffeID <node ID>`)",
+    );
+  });
+
+  it("asks a banned x509pop agent to restart", () => {
+    const x509popId = "spiffe://example.org/spire/agent/x509pop/0123abcd";
+
+    const explained = explainRejection(new AgentRejectedError("AGENT_BANNED"), { spiffeId: x509popId, nodeAttestor: "x509pop" });
+
+    expect(explained.exitMessage).toBe(
+      `the server banned the agent ${x509popId}: to let this node attest again, evict it on the server (tessera-server agent evict -spiffeID ${x509popId}), ` +
+        "then start the agent again to attest with x509pop",
+    );
   });
 
   it("asks for a new join token", () => {

@@ -61,11 +61,13 @@ export interface RejectedAgent {
 export function explainRejection(rejection: AgentRejectedError, agent: RejectedAgent): { logMessage: string; exitMessage: string } {
   const id = agent.spiffeId;
   if (rejection.reason === "AGENT_BANNED") {
+    const restart =
+      agent.nodeAttestor === "join_token"
+        ? "then start the agent again with a new join token (create one with `tessera-server token generate -spiffeID <node ID>`)"
+        : `then start the agent again to attest with ${agent.nodeAttestor}`;
     return {
       logMessage: "Agent is banned: removing SVID and shutting down",
-      exitMessage:
-        `the server banned the agent ${id}: to let this node attest again, evict it on the server ` +
-        `(tessera-server agent evict -spiffeID ${id}), then start the agent again`,
+      exitMessage: `the server banned the agent ${id}: to let this node attest again, evict it on the server (tessera-server agent evict -spiffeID ${id}), ${restart}`,
     };
   }
 
