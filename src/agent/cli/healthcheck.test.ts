@@ -111,6 +111,19 @@ describe("healthcheck", () => {
     );
   });
 
+  it("counts one failed sync", async () => {
+    const reachability = createServerReachability(pino({ level: "silent" }));
+    await startAgentEndpoint([Buffer.from("a root certificate")], reachability);
+    reachability.recordFailure(new Error("connection refused"), Date.parse("2030-01-01T00:01:00Z"));
+    const captured = captureIo();
+
+    await run(["-socketPath", socketPath], captured.io);
+
+    expect(captured.stdout()).toBe(
+      "Agent is degraded: server unreachable since 2030-01-01T00:01:00.000Z (1 failed sync); cached SVIDs are still served until they expire.\n",
+    );
+  });
+
   it("reports healthy again once the server is back", async () => {
     const reachability = createServerReachability(pino({ level: "silent" }));
     await startAgentEndpoint([Buffer.from("a root certificate")], reachability);

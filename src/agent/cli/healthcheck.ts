@@ -129,6 +129,7 @@ function describeOutage(trailer: Metadata | undefined): string {
   const since = trailer?.get(UNREACHABLE_SINCE_METADATA_KEY)[0];
   const failures = trailer?.get(FAILED_SYNCS_METADATA_KEY)[0];
   const sinceText = since === undefined ? "" : ` since ${String(since)}`;
-  const failuresText = failures === undefined ? "" : ` (${String(failures)} failed syncs)`;
+  const count = failures === undefined ? undefined : String(failures);
+  const failuresText = count === undefined ? "" : ` (${count} failed ${count === "1" ? "sync" : "syncs"})`;
   return `server unreachable${sinceText}${failuresText}; cached SVIDs are still served until they expire`;
 }
