@@ -7,15 +7,15 @@ import type { AgentSvidState } from "./agent-svid.js";
 import { checkAgentSvid } from "./agent-svid.js";
 
 /**
- * What data_dir offers at start-up: nothing stored, a usable SVID, or a stored SVID that
- * cannot be used, with the reason (for example "it expired at 2030-01-01T00:00:00.000Z").
+ * The agent SVID found in data_dir at start-up: none, a usable one, or one that cannot be
+ * used, with the reason (for example "it expired at 2030-01-01T00:00:00.000Z").
  */
 export type StoredAgentSvid = { kind: "none" } | { kind: "usable"; svid: AgentSvidState } | { kind: "unusable"; path: string; problem: string };
 
 /**
- * Loads the agent SVID stored in data_dir and checks it: unexpired (with one second of
- * slack, as SPIRE allows, so an SVID that expires during start-up is not used), certifying
- * a key in `keyManager`, in `trustDomain` and chaining to the stored bundle. Throws what
+ * Loads the agent SVID stored in data_dir and checks that it is unexpired, certifies a key
+ * in `keyManager`, is in `trustDomain` and chains to the stored bundle. One second of slack,
+ * as SPIRE allows, keeps an SVID that expires during start-up from being used. Throws what
  * readAgentState throws for a damaged or unreadable file.
  */
 export async function loadStoredAgentSvid(dataDir: string, trustDomain: string, keyManager: KeyManager, nowMs: number = Date.now()): Promise<StoredAgentSvid> {

@@ -70,8 +70,8 @@ export function isOnMemoryFileSystem(path: string): boolean {
  * - the default folder is used only on tmpfs or ramfs, because the cache contains workload
  *   private keys that must not reach a persistent disk without the operator asking;
  * - a configured folder on a persistent disk is used, with a warning that keys are on disk;
- * - a path that is not a folder (a regular file, say) is skipped with a warning that says
- *   how to fix runtime_dir;
+ * - a path that is not a folder (a regular file, say) is skipped with a warning that
+ *   explains how to fix runtime_dir;
  * - a folder that cannot be created, belongs to another user or can be written by other
  *   users is skipped with a warning.
  * A missing folder is created with mode 0700; an existing one that passes is set to 0700.
