@@ -3,6 +3,7 @@ import type { ConfigBlock } from "../../config/config-values.js";
 import { asBlock, readBoolean, readDuration, readInteger, readString, readStringList } from "../../config/config-values.js";
 import { checkKeys } from "../../config/check-keys.js";
 import { MIN_AVAILABILITY_TARGET_MS } from "../manager/rotation.js";
+import { acceptMatchingValues, MATCHING_AGENT_VALUES, MATCHING_EXPERIMENTAL_VALUES } from "./matching-value-options.js";
 import {
   SUPPORTED_AGENT_OPTIONS,
   SUPPORTED_EXPERIMENTAL_OPTIONS,
@@ -43,7 +44,7 @@ export interface AgentSettings {
  * rejected with their name; values of the wrong type too.
  */
 export function readAgentBlock(raw: unknown): AgentSettings {
-  const block = asBlock(raw, "agent");
+  const block = acceptMatchingValues(asBlock(raw, "agent"), "agent", MATCHING_AGENT_VALUES);
   checkKeys(block, "agent", SUPPORTED_AGENT_OPTIONS, UNSUPPORTED_AGENT_OPTIONS);
 
   const settings: AgentSettings = {
@@ -72,7 +73,7 @@ export function readAgentBlock(raw: unknown): AgentSettings {
   };
 
   if (block.experimental !== undefined) {
-    const experimental = asBlock(block.experimental, "agent.experimental");
+    const experimental = acceptMatchingValues(asBlock(block.experimental, "agent.experimental"), "agent.experimental", MATCHING_EXPERIMENTAL_VALUES);
     checkKeys(experimental, "agent.experimental", SUPPORTED_EXPERIMENTAL_OPTIONS, UNSUPPORTED_EXPERIMENTAL_OPTIONS);
     settings.syncIntervalMs = readDuration(experimental, "sync_interval", "agent.experimental");
     settings.jwtSvidCacheHitTimeoutMs = readDuration(experimental, "jwt_svid_cache_hit_timeout", "agent.experimental");

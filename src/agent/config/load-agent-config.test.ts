@@ -141,11 +141,35 @@ describe("parseAgentConfig", () => {
     );
   });
 
+  it("accepts unimplemented options set to what Tessera does", () => {
+    const lines = [
+      "profiling_enabled = false",
+      "log_source_location = false",
+      "disable_sds_api = true",
+      "disable_workload_api = false",
+      'rebootstrap_mode = "never"',
+      "experimental { use_sync_authorized_entries = true }",
+    ];
+
+    expect(() => parseAgentConfig(spireStyleConf(lines.join("\n  ")), "agent.conf")).not.toThrow();
+  });
+
+  it("rejects unimplemented options set to another value", () => {
+    const cases = [
+      ["profiling_enabled = true", "agent.profiling_enabled = true"],
+      ['rebootstrap_mode = "auto"', 'agent.rebootstrap_mode = "auto"'],
+      ["disable_sds_api = false", "agent.disable_sds_api = false"],
+      ["experimental { use_sync_authorized_entries = false }", "agent.experimental.use_sync_authorized_entries = false"],
+    ];
+    for (const [line, setting] of cases) {
+      expect(() => parseAgentConfig(spireStyleConf(line), "agent.conf")).toThrow(`${setting} is not supported yet`);
+    }
+  });
+
   it("rejects documented options not implemented yet", () => {
     const cases = [
-      ["profiling_enabled = true", "agent.profiling_enabled"],
       ['trust_bundle_url = "https://127.0.0.1/bundle"', "agent.trust_bundle_url"],
-      ["experimental { use_sync_authorized_entries = false }", "agent.experimental.use_sync_authorized_entries"],
+      ["authorized_delegates = []", "agent.authorized_delegates"],
     ];
     for (const [line, name] of cases) {
       expect(() => parseAgentConfig(spireStyleConf(line), "agent.conf")).toThrow(`option ${name} is not supported yet`);
