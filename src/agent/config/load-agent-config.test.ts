@@ -141,6 +141,78 @@ describe("parseAgentConfig", () => {
     );
   });
 
+  it("loads an agent.conf with SPIRE's documented options", () => {
+    const conf = `
+agent {
+    data_dir = "/var/lib/spire-agent"
+    log_level = "INFO"
+    log_format = "json"
+    log_file = "/var/log/spire-agent.log"
+    server_address = "spire-server.example.org"
+    server_port = "8081"
+    socket_path = "/run/spire/agent/public/api.sock"
+    admin_socket_path = "/run/spire/agent/private/admin.sock"
+    trust_bundle_path = "${bundlePath}"
+    trust_bundle_format = "pem"
+    trust_domain = "example.org"
+    insecure_bootstrap = false
+    allow_unauthenticated_verifiers = false
+    allowed_foreign_jwt_claims = []
+    availability_target = "24h"
+    x509_svid_cache_max_size = 1000
+    jwt_svid_cache_max_size = 1000
+    workload_x509_svid_key_type = "ec-p256"
+    profiling_enabled = false
+    experimental {
+        sync_interval = "5s"
+    }
+}
+
+plugins {
+    KeyManager "disk" {
+        plugin_data {
+            directory = "/var/lib/spire-agent"
+        }
+    }
+    NodeAttestor "join_token" {
+        plugin_data {}
+    }
+    WorkloadAttestor "unix" {
+        plugin_data {
+            discover_workload_path = true
+        }
+    }
+    WorkloadAttestor "docker" {
+        plugin_data {}
+    }
+    WorkloadAttestor "systemd" {
+        plugin_data {}
+    }
+}
+
+health_checks {
+    listener_enabled = true
+    bind_address = "127.0.0.1"
+    bind_port = "8080"
+    live_path = "/live"
+    ready_path = "/ready"
+}
+
+telemetry {
+    Prometheus {
+        host = "127.0.0.1"
+        port = 9988
+    }
+}
+`;
+    const config = parseAgentConfig(conf, "agent.conf");
+
+    expect(config.trustDomain).toBe("example.org");
+    expect(config.adminSocketPath).toBe("/run/spire/agent/private/admin.sock");
+    expect(config.workloadAttestors.docker).toBeDefined();
+    expect(config.syncIntervalMs).toBe(5000);
+  });
+
   it("accepts unimplemented options set to what Tessera does", () => {
     const lines = [
       "profiling_enabled = false",
