@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -51,6 +51,20 @@ describe("createDiskKeyManager", () => {
     expect(keys).toHaveLength(1);
     expect(keys[0]?.privateKeyPkcs8.equals(replacement.privateKeyPkcs8)).toBe(true);
     expect(keys[0]?.privateKeyPkcs8.equals(old.privateKeyPkcs8)).toBe(false);
+  });
+
+  it("names a directory it cannot create", () => {
+    const parent = makeFolder();
+    writeFileSync(join(parent, "file"), "");
+
+    expect(() => createDiskKeyManager(join(parent, "file", "keys"))).toThrow(/disk KeyManager directory .*file\/keys cannot be used/);
+  });
+
+  it("leaves no write check file behind", () => {
+    const directory = join(makeFolder(), "keys");
+    createDiskKeyManager(directory);
+
+    expect(readdirSync(directory)).toEqual([]);
   });
 
   it("rejects a corrupt key file", () => {

@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, readFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 import { removeStaleTemporaryFiles, writeFileAtomic } from "../../src/common/atomic-write.js";
@@ -20,8 +20,7 @@ export const KEYS_FILE_NAME = "keys.json";
  * contains something other than PKCS#8 keys.
  */
 export function createDiskKeyManager(directory: string): KeyManager {
-  mkdirSync(directory, { recursive: true, mode: 0o700 });
-  chmodSync(directory, 0o700);
+  prepareKeyDirectory(directory);
 
   const path = keysFilePath(directory);
   removeStaleTemporaryFiles(path);
@@ -58,6 +57,26 @@ export function createDiskKeyManager(directory: string): KeyManager {
       return [...keys.values()].sort((a, b) => a.id.localeCompare(b.id));
     },
   };
+}
+
+/**
+ * Creates the folder with mode 0700 and writes a file in it, so a folder the agent cannot
+ * write fails at start-up with its name, and not when the first key is generated.
+ */
+function prepareKeyDirectory(directory: string): void {
+  const probe = join(directory, `.tessera-write-check-${process.pid}`);
+  try {
+    mkdirSync(directory, { recursive: true, mode: 0o700 });
+    chmodSync(directory, 0o700);
+    writeFileSync(probe, "", { mode: 0o600 });
+    rmSync(probe, { force: true });
+  } catch (error) {
+    throw new Error(
+      `the disk KeyManager directory ${directory} cannot be used: ${(error as Error).message}. ` +
+        "Make it writable by the agent's user, or set plugin_data.directory to a folder that user can write",
+      { cause: error },
+    );
+  }
 }
 
 /** Returns the path of keys.json inside the plugin's `directory`. */
