@@ -7,7 +7,7 @@
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, rmdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
@@ -19,24 +19,10 @@ import type { KubeletPki, TestKubelet } from "../../plugins/workloadattestor/k8s
 import { createUnixAttestor } from "../../plugins/workloadattestor/unix/unix-attestor.js";
 import { parseUnixAttestorConfig } from "../../plugins/workloadattestor/unix/unix-config.js";
 import { attestWorkload } from "../../src/workload-api/workload-attestation.js";
+import { createCgroupTracker, podCgroupPath } from "./pod-cgroup.js";
 
 const isRoot = process.getuid?.() === 0;
-const CGROUP_ROOT = "/sys/fs/cgroup";
 const TOKEN = "e2e-kubelet-token";
-
-/** Returns the cgroup hierarchies a pod's process joins: cgroup v2 and two v1 ones, where mounted. */
-function hierarchies(): string[] {
-  return ["unified", "pids", "systemd"].map((name) => join(CGROUP_ROOT, name)).filter((path) => existsSync(join(path, "cgroup.procs")));
-}
-
-/** Returns the cgroup path of a pod container for the kubelet's cgroupfs or systemd driver. */
-function podCgroupPath(driver: "cgroupfs" | "systemd", podUid: string, containerId: string): string {
-  if (driver === "cgroupfs") {
-    return `kubepods/besteffort/pod${podUid}/${containerId}`;
-  }
-  const slice = `kubepods-burstable-pod${podUid.replaceAll("-", "_")}.slice`;
-  return `kubepods.slice/kubepods-burstable.slice/${slice}/cri-containerd-${containerId}.scope`;
-}
 
 describe.skipIf(!isRoot)("k8s attestor on a pod process (skipped unless root: it creates cgroups and namespaces)", () => {
   let folder: string;
@@ -46,8 +32,7 @@ describe.skipIf(!isRoot)("k8s attestor on a pod process (skipped unless root: it
   const children: ChildProcess[] = [];
   /** Processes inside new PID namespaces, which are not children of this process. */
   const innerPids: number[] = [];
-  /** Cgroup folders this test created, deepest last. */
-  const createdCgroups: string[] = [];
+  const cgroups = createCgroupTracker();
   const logger = pino({ level: "silent" });
 
   beforeAll(() => {
@@ -71,50 +56,12 @@ describe.skipIf(!isRoot)("k8s attestor on a pod process (skipped unless root: it
     }
     await kubelet?.close();
     kubelet = undefined;
-    await removeCgroups();
+    await cgroups.removeAll();
   });
 
   afterAll(() => {
     if (folder) rmSync(folder, { recursive: true, force: true });
   });
-
-  /** Creates the missing folders of `relative` in every hierarchy and remembers them for removal. */
-  function makeCgroup(relative: string): string[] {
-    const leaves: string[] = [];
-    for (const hierarchy of hierarchies()) {
-      let path = hierarchy;
-      for (const segment of relative.split("/")) {
-        path = join(path, segment);
-        if (!existsSync(path)) {
-          mkdirSync(path);
-          createdCgroups.push(path);
-        }
-      }
-      leaves.push(path);
-    }
-    return leaves;
-  }
-
-  /** Removes the created folders, deepest first, once the killed processes have left them. */
-  async function removeCgroups(): Promise<void> {
-    for (const path of createdCgroups.splice(0).reverse()) {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          rmdirSync(path);
-          break;
-        } catch (error) {
-          const code = (error as NodeJS.ErrnoException).code;
-          if (code === "ENOENT") break;
-          // EBUSY lasts until the kernel has reaped the processes; give it a moment.
-          if (code !== "EBUSY" || attempt === 100) {
-            console.warn(`could not remove cgroup ${path}: ${(error as Error).message}`);
-            break;
-          }
-          await new Promise((resolve) => setTimeout(resolve, 20));
-        }
-      }
-    }
-  }
 
   /**
    * Starts a shell, moves it into `leaves`, then lets it exec `unshare` with new PID,
@@ -176,7 +123,7 @@ describe.skipIf(!isRoot)("k8s attestor on a pod process (skipped unless root: it
 
       const relative = podCgroupPath(driver, podUid, containerId);
       const innerView = join(folder, `inner-view-${driver}`);
-      const pid = await startPodProcess(makeCgroup(relative), innerView);
+      const pid = await startPodProcess(cgroups.create(relative), innerView);
 
       const k8s = createK8sAttestor(
         parseK8sAttestorConfig({ kubelet_secure_port: kubelet.port, kubelet_ca_path: pki.caPath, token_path: tokenPath }),
