@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, unlinkSync } from "node:fs";
+import { chmodSync, mkdirSync } from "node:fs";
 import { createServer } from "node:net";
 import type { Server as NetServer, Socket } from "node:net";
 import { dirname } from "node:path";
@@ -6,6 +6,7 @@ import { dirname } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 
 import { claimSocketPath } from "../common/claim-socket-path.js";
+import { createUnixSocketCloser } from "../common/unix-socket-closer.js";
 import type { Logger } from "../common/log.js";
 import { createLogThrottle } from "../common/log-throttle.js";
 import type { LogThrottle } from "../common/log-throttle.js";
@@ -90,22 +91,7 @@ export async function listenWorkloadSocket(server: grpc.Server, options: Workloa
   });
   logger.info({ socket_path: socketPath }, "Workload API socket listening");
 
-  let closing: Promise<void> | undefined;
-  const close = async () => {
-    const closed = new Promise<void>((resolve) => netServer.close(() => resolve()));
-    injector.destroy();
-    for (const socket of sockets) {
-      socket.destroy();
-    }
-    await closed;
-    removeSocketFile(socketPath);
-  };
-  return {
-    close() {
-      closing ??= close();
-      return closing;
-    },
-  };
+  return { close: createUnixSocketCloser(netServer, injector, sockets, socketPath) };
 }
 
 /**
@@ -171,16 +157,6 @@ function logRejectedConnection(error: unknown, logger: Logger, rejectionWarnings
   const admitted = rejectionWarnings.admit();
   if (admitted !== undefined) {
     logger.warn({ error: message, suppressed: admitted.suppressed }, "Rejected Workload API connection: failed to read caller credentials");
-  }
-}
-
-function removeSocketFile(socketPath: string): void {
-  try {
-    unlinkSync(socketPath);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ENOENT") {
-      throw new Error(`failed to remove socket ${socketPath}: ${(error as Error).message}`, { cause: error });
-    }
   }
 }
 

@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, unlinkSync } from "node:fs";
+import { chmodSync, mkdirSync } from "node:fs";
 import { createServer } from "node:net";
 import type { Server as NetServer, Socket } from "node:net";
 import { dirname } from "node:path";
@@ -6,6 +6,7 @@ import { dirname } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 
 import { claimSocketPath } from "../../common/claim-socket-path.js";
+import { createUnixSocketCloser } from "../../common/unix-socket-closer.js";
 import type { Logger } from "../../common/log.js";
 
 /** Permission bits of the admin socket file: owner and group may connect, others may not, as in spire-agent. */
@@ -52,23 +53,7 @@ export async function listenAdminSocket(server: grpc.Server, socketPath: string,
     logger.error({ err: error, socket_path: socketPath }, "Admin API socket failed");
   });
 
-  let closing: Promise<void> | undefined;
-  const close = async () => {
-    const closed = new Promise<void>((resolve) => netServer.close(() => resolve()));
-    injector.destroy();
-    for (const socket of sockets) {
-      socket.destroy();
-    }
-    await closed;
-    removeSocketFile(socketPath);
-  };
-
-  return {
-    close() {
-      closing ??= close();
-      return closing;
-    },
-  };
+  return { close: createUnixSocketCloser(netServer, injector, sockets, socketPath) };
 }
 
 /**
@@ -104,12 +89,3 @@ function setUmask(mask: number): number | undefined {
   }
 }
 
-function removeSocketFile(socketPath: string): void {
-  try {
-    unlinkSync(socketPath);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ENOENT") {
-      throw new Error(`failed to remove socket ${socketPath}: ${(error as Error).message}`, { cause: error });
-    }
-  }
-}
