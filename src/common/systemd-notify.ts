@@ -1,17 +1,11 @@
-import { existsSync } from "node:fs";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-
 import type { Logger } from "./log.js";
+import { loadNativeAddon } from "./native-addon.js";
 
 /** The `systemd_notify` C addon (native/systemd_notify.c). */
 interface SystemdNotifyAddon {
   /** Sends `message` as one datagram to a Unix socket path, or to "@name" in the abstract namespace. */
   notify(socketPath: string, message: string): void;
 }
-
-const ADDON_FILE = join("build", "Release", "systemd_notify.node");
 
 let addon: SystemdNotifyAddon | undefined;
 
@@ -48,27 +42,6 @@ function loadAddon(): SystemdNotifyAddon {
     return addon;
   }
 
-  const addonPath = join(findPackageRoot(), ADDON_FILE);
-  try {
-    addon = createRequire(import.meta.url)(addonPath) as SystemdNotifyAddon;
-  } catch (error) {
-    throw new Error(
-      `failed to load the systemd notification addon ${addonPath}: ${(error as Error).message}; ` +
-        "build it with `npm install` or `node-gyp rebuild --nodedir=/usr`",
-      { cause: error },
-    );
-  }
+  addon = loadNativeAddon<SystemdNotifyAddon>("systemd_notify.node", "systemd notification");
   return addon;
-}
-
-/** Finds the nearest folder above this file with a package.json: the repository, or the installed copy. */
-function findPackageRoot(): string {
-  const start = dirname(fileURLToPath(import.meta.url));
-
-  for (let directory = start; dirname(directory) !== directory; directory = dirname(directory)) {
-    if (existsSync(join(directory, "package.json"))) {
-      return directory;
-    }
-  }
-  throw new Error(`failed to find the package root: no package.json above ${start}`);
 }

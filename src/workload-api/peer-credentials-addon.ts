@@ -1,7 +1,4 @@
-import { existsSync } from "node:fs";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { loadNativeAddon } from "../common/native-addon.js";
 
 /**
  * Functions of the `peer_credentials` C addon (native/peer_credentials.c). Each throws an
@@ -20,45 +17,14 @@ export interface PeerCredentialsAddon {
   closeFd(fd: number): void;
 }
 
-const ADDON_FILE = join("build", "Release", "peer_credentials.node");
-
 let addon: PeerCredentialsAddon | undefined;
 
-/**
- * Loads the addon that node-gyp builds into `build/Release/` during `npm install`.
- *
- * The path is resolved from the package root, found by walking up to the nearest
- * package.json, so the same code works from `src/` under vitest and from `dist/src/`
- * after tsc.
- */
+/** Loads the addon, which node-gyp builds into `build/Release/` during `npm install`, once. */
 export function loadPeerCredentialsAddon(): PeerCredentialsAddon {
   if (addon !== undefined) {
     return addon;
   }
 
-  const addonPath = join(findPackageRoot(), ADDON_FILE);
-  const require = createRequire(import.meta.url);
-  try {
-    addon = require(addonPath) as PeerCredentialsAddon;
-  } catch (error) {
-    throw new Error(
-      `failed to load the peer credentials addon ${addonPath}: ${(error as Error).message}; ` +
-        "build it with `npm install` or `node-gyp rebuild --nodedir=/usr`",
-      { cause: error },
-    );
-  }
+  addon = loadNativeAddon<PeerCredentialsAddon>("peer_credentials.node", "peer credentials");
   return addon;
-}
-
-function findPackageRoot(): string {
-  const start = dirname(fileURLToPath(import.meta.url));
-
-  for (let directory = start; ; directory = dirname(directory)) {
-    if (existsSync(join(directory, "package.json"))) {
-      return directory;
-    }
-    if (dirname(directory) === directory) {
-      throw new Error(`failed to find the package root: no package.json above ${start}`);
-    }
-  }
 }
