@@ -8,6 +8,7 @@ import type { JwtBundleStore } from "./jwt-bundle-store.js";
 import type { JwtSvidCache } from "./jwt-svid-cache.js";
 import { compareEntryIds } from "./subscriptions.js";
 import type { X509Cache } from "./x509-cache.js";
+import { untilAborted } from "../../common/until-aborted.js";
 
 /** Settings for {@link createAgentJwtSource}. */
 export interface AgentJwtSourceOptions {
@@ -50,7 +51,7 @@ export function createAgentJwtSource(options: AgentJwtSourceOptions): JwtSource 
       let svid: ServerJwtSvid;
       try {
         // The server call may be shared with other workloads, so an abort only stops waiting for it.
-        svid = await abortable(jwtSvids.fetch(identity.entryId, identity.spiffeId, audience), signal);
+        svid = await untilAborted(jwtSvids.fetch(identity.entryId, identity.spiffeId, audience), signal);
       } catch (error) {
         throw signal.aborted ? error : describeJwtSvidFailure(error);
       }
@@ -71,32 +72,6 @@ export function createAgentJwtSource(options: AgentJwtSourceOptions): JwtSource 
       };
     },
   };
-}
-
-function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    return Promise.reject(abortReason(signal));
-  }
-
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(abortReason(signal));
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error as Error);
-      },
-    );
-  });
-}
-
-function abortReason(signal: AbortSignal): Error {
-  const reason: unknown = signal.reason;
-  return reason instanceof Error ? reason : new Error("fetching the JWT-SVID was aborted");
 }
 
 /**
