@@ -21,7 +21,7 @@ export class AttestorTimeoutError extends Error {
   override readonly name = "AttestorTimeoutError";
 }
 
-/** How a run ended: `timed_out` applies to one attestor, `cancelled` means the caller's signal aborted. */
+/** Outcome of an attestation run. `timed_out` applies to one attestor, and `cancelled` means the caller's signal aborted. */
 export type AttestationResult = "ok" | "failed" | "timed_out" | "cancelled";
 
 /** Receives how each attestor run and each whole attestation ended, e.g. to count failures per attestor. */

@@ -2,8 +2,8 @@ import { ConfigError } from "../../config/config-error.js";
 import type { ConfigBlock } from "../../config/config-values.js";
 
 /**
- * SPIRE agent settings whose feature Tessera does not have, with the one value that asks
- * for exactly what Tessera does anyway. A SPIRE configuration that spells the value out
+ * SPIRE agent settings whose feature Tessera does not have, with the one value that requests
+ * exactly what Tessera does anyway. A SPIRE configuration that spells the value out
  * (`profiling_enabled = false`, `rebootstrap_mode = "never"`) loads unchanged, and any
  * other value is rejected by name instead of being ignored.
  */

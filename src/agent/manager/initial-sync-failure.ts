@@ -9,7 +9,7 @@ import { ServerRpcError } from "../client/rpc-failure.js";
  */
 export type InitialSyncStopReason = "retry_limit" | "restored_svids_expired" | "agent_svid_expired";
 
-/** What {@link initialSyncFailure} needs to explain the failure. */
+/** Inputs of {@link initialSyncFailure}, which names them in its message. */
 export interface InitialSyncFailureContext {
   reason: InitialSyncStopReason;
   /** The retry limit of the first sync, in milliseconds. */
@@ -39,8 +39,8 @@ export function initialSyncOutageMessage(retryLimitMs: number, servingRestoredSv
 }
 
 /**
- * Wraps the last error of the first sync in one that says why the agent gives up and what
- * to do. A ServerRpcError stays one (same code and reason), so the exit log keeps `status_code`.
+ * Wraps the last error of the first sync in one that states why the agent gives up and
+ * what to do. A ServerRpcError stays one (same code and reason), so the exit log keeps `status_code`.
  */
 export function initialSyncFailure(lastError: unknown, context: InitialSyncFailureContext): Error {
   const last = lastError instanceof Error ? lastError.message : String(lastError);

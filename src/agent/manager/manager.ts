@@ -23,7 +23,7 @@ import { synchronize } from "./sync.js";
 /** How long the first sync is retried before the agent gives up, as in SPIRE. */
 export const INITIAL_SYNC_RETRY_LIMIT_MS = 60_000;
 
-/** Longest wait between two failing sync attempts before jitter: min(8 min, 48 × interval), as in SPIRE. */
+/** Maximum wait between two failing sync attempts before jitter: min(8 min, 48 × interval), as in SPIRE. */
 export function maxSyncBackoffMs(syncIntervalMs: number): number {
   return Math.min(8 * 60_000, 48 * syncIntervalMs);
 }
@@ -82,7 +82,7 @@ export interface Manager {
    * `options.keepRetrying` returns true and the agent SVID is valid. A reattestable agent
    * that the server rejects for any reason but a ban attests again once and syncs again.
    * Throws when the server rejects the agent (an AgentRejectedError), when `signal` aborts
-   * (the last sync error), or when the server stays unreachable (an error that says which
+   * (the last sync error), or when the server stays unreachable (an error that names which
    * bound ended the retries and what to do).
    */
   initialize(signal: AbortSignal, options?: InitializeOptions): Promise<void>;

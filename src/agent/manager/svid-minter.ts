@@ -12,13 +12,13 @@ import type { Validity } from "./rotation.js";
 import { planX509Renewal } from "./rotation.js";
 
 /**
- * Least time between the starts of two scheduled passes, as SPIRE's agent rechecks its
+ * Minimum time between the starts of two scheduled passes, as SPIRE's agent rechecks its
  * SVIDs every 500 ms. Renewals planned closer together than this share one pass.
  */
 const MIN_SCHEDULED_PASS_INTERVAL_MS = 500;
 
 /**
- * Longest sleep before a scheduled pass. Timers run on the monotonic clock while renewal
+ * Maximum sleep before a scheduled pass. Timers run on the monotonic clock while renewal
  * times are wall-clock times, so waking at least hourly bounds the delay a clock step causes.
  */
 const MAX_SCHEDULED_SLEEP_MS = 3_600_000;
@@ -41,11 +41,11 @@ export interface SvidMinterOptions {
  * Runs minting passes for the workload X.509-SVIDs that are missing, changed or due for
  * renewal. Each SVID's renewal time is drawn once, when it is stored (see planX509Renewal),
  * and the minter schedules its own next pass for the earliest of those times, at least
- * 500 ms after the previous pass. Passes never overlap: a request during a pass runs one
- * more pass right after it. A failed pass halves the CSR batch size (a smaller batch may
- * get through an overloaded server) and is retried with backoff; each successful pass
- * doubles it back up to 500. Entries the server refused one by one are retried with the
- * same backoff.
+ * 500 ms after the previous pass. Passes never overlap, so a request during a pass runs
+ * one more pass right after it. A failed pass halves the CSR batch size, because a smaller
+ * batch may get through an overloaded server, and is retried with backoff. Each successful
+ * pass doubles the batch size back up to 500. Entries the server rejected one by one are
+ * retried with the same backoff.
  */
 export interface SvidMinter {
   /** Runs a minting pass now, or right after the running one, and resolves when it is done. */
