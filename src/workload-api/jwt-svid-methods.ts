@@ -36,6 +36,9 @@ export function serveFetchJwtSvid(
   context: JwtMethodContext,
 ): void {
   const signal = abortSignalOf(call);
+  // TODO: answer Unavailable with the last server error shortly before the caller's
+  // deadline. The agent retries NewJWTSVID for up to 30 s, so a client with a 5 s deadline
+  // sees DeadlineExceeded instead of the reason (such as an unreachable server).
   fetchJwtSvids(call, context, signal).then(
     (response) => callback(null, response),
     (error: unknown) => callback(toServiceError(error, context, "FetchJWTSVID", signal)),
